@@ -1,0 +1,1 @@
+"""Domain package shared by the web front and the Celery worker (knows neither)."""

@@ -1,0 +1,60 @@
+"""Domain exceptions; the web maps each to an HTTP status and the JSON error body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A problem the caller can fix; carries a stable snake_case code."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class FileRejected(DomainError):
+    """An uploaded file that cannot be imported (format, size, header, rows)."""
+
+    STATUS_BY_CODE = {"file_too_large": 413, "unsupported_format": 415}
+
+    def __init__(self, code: str, message: str, row: int | None = None) -> None:
+        super().__init__(code, message, {"row": row} if row is not None else None)
+        self.row = row
+        self.status = self.STATUS_BY_CODE.get(code, 400)
+
+
+class NotFound(DomainError):
+    """A resource that does not exist, or belongs to another tenant."""
+
+    status = 404
+
+    def __init__(self, what: str) -> None:
+        super().__init__("not_found", f"{what} was not found.")
+
+
+class InvalidMapping(DomainError):
+    """A column mapping with problems; details lists every one of them."""
+
+    status = 422
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        summary = "; ".join(p["message"] for p in problems)
+        super().__init__("invalid_mapping", f"The mapping has problems: {summary}", problems)
+        self.problems = problems
+
+
+class Conflict(DomainError):
+    """A request that does not fit the resource's current state."""
+
+    status = 409
+
+
+class Gone(DomainError):
+    """Something that existed once and was destroyed on purpose."""
+
+    status = 410
