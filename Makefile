@@ -1,0 +1,62 @@
+# One machine, no set-up: `make run` serves everything, `make test` checks everything.
+# Both create .venv and install the package (again only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint bench chromium clean distclean
+
+help:
+	@echo "make run     set up, then run web, worker + beat, Flower (and Redis if none answers); Ctrl-C stops all"
+	@echo "make test    set up, then ruff and the whole test suite (PYTEST_ARGS='-k login' to narrow it)"
+	@echo "make lint    ruff only"
+	@echo "make bench   the import benchmark"
+	@echo "make clean   caches and build leftovers (keeps .venv and var/, which holds your database and keys)"
+	@echo "make distclean  clean, and remove .venv too"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m scripts.run
+
+# The browser tests drive the system Chromium; without it they skip and say why.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing chromium for the browser tests"; \
+		( export DEBIAN_FRONTEND=noninteractive; \
+		  apt-get update -q && apt-get install -y -q chromium ) \
+		|| echo "==> could not install chromium: the browser tests will skip"; \
+	else \
+		echo "==> /usr/bin/chromium is missing and this is not root with apt-get: the browser tests will skip"; \
+	fi
+
+# The suite starts its own Redis when none answers; nothing else to start by hand.
+test: $(STAMP) chromium
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench_import
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build test-artifacts *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

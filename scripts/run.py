@@ -1,0 +1,182 @@
+"""`make run`: everything on one machine, in the foreground, stopped together by Ctrl-C.
+
+Redis (when none answers at REDIS_URL), migrations, the demo tenant, then the web
+(gunicorn), a Celery worker with beat, and Flower, run side by side through honcho.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import NoReturn
+
+from honcho.manager import Manager
+
+from scripts.local_redis import redis_answers, redis_binary, safe_url, start_redis, stop_redis
+from shared.settings import PROJECT_ROOT, Settings
+
+BIN = Path(sys.executable).parent  # the venv's executables sit beside its python
+FLOWER_PORT = 5555
+READY_TIMEOUT_SECONDS = 180
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment every child gets: the resolved settings, so all of them agree."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        SECRET_KEY=settings.secret_key,
+        ENCRYPTION_KEY=settings.encryption_key,
+        # Flower reads FLOWER_BASIC_AUTH itself, which keeps the password off its command line.
+        FLOWER_BASIC_AUTH=f"{settings.flower_user}:{settings.flower_password}",
+        PORT=str(settings.port),
+        VAR_DIR=str(settings.var_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def processes(settings: Settings) -> dict[str, list[str]]:
+    """The long-running processes, by name."""
+    return {
+        "web": [
+            str(BIN / "gunicorn"),
+            "--worker-class", "gthread",
+            "--threads", "8",  # Server-Sent Events streams hold a thread each
+            "--bind", f"127.0.0.1:{settings.port}",
+            "--access-logfile", "-",
+            "web:create_app()",
+        ],
+        "worker": [
+            str(BIN / "celery"), "-A", "worker", "worker", "-B",
+            "--loglevel=INFO",
+            f"--schedule={settings.var_dir / 'celerybeat-schedule'}",
+        ],
+        "flower": [
+            str(BIN / "celery"), "-A", "worker", "flower",
+            "--address=127.0.0.1", f"--port={FLOWER_PORT}",
+        ],
+        # Says "ready" (and how long it took) once /readyz answers 200, then waits.
+        "ready": [sys.executable, "-m", "scripts.run", "--announce"],
+    }
+
+
+def _step(title: str, command: list[str], env: dict[str, str]) -> str:
+    """Run one set-up command to its end, echoing and returning its output."""
+    print(f"==> {title}", flush=True)
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if done.stdout:
+        print(done.stdout.rstrip(), flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {title} failed (exit code {done.returncode})")
+    return done.stdout
+
+
+def _login_password(settings: Settings, seed_output: str) -> str:
+    """Where the demo admin's password comes from, as the banner tells it."""
+    if settings.demo_admin_password:
+        return "the value of DEMO_ADMIN_PASSWORD"
+    # seed-demo prints a generated password as "...password...: VALUE"; the last such line wins.
+    found = re.findall(r"password[^:=\n]*[:=][ \t]*(\S+)", seed_output, re.IGNORECASE)
+    if found:
+        return found[-1]
+    return (
+        "the one seed-demo printed when it first created the admin "
+        "(or set DEMO_ADMIN_PASSWORD before the first run)"
+    )
+
+
+def banner(settings: Settings, password: str) -> str:
+    """The URLs and how to log in."""
+    web = f"http://127.0.0.1:{settings.port}"
+    return "\n".join(
+        [
+            "",
+            "=" * 72,
+            f"  Web        {web}   (health {web}/healthz, readiness {web}/readyz)",
+            f"  API docs   {web}/api/v1/openapi.json",
+            f"  Log in     workspace: demo   user: admin   password: {password}",
+            f"  Flower     http://127.0.0.1:{FLOWER_PORT}   user: {settings.flower_user}"
+            f"   password: {settings.flower_password}",
+            "  Ctrl-C stops everything.",
+            "=" * 72,
+            "",
+        ]
+    )
+
+
+def announce(settings: Settings) -> NoReturn:
+    """Wait for /readyz to answer 200, say so, then wait to be stopped with the others."""
+    started = time.monotonic()
+    url = f"http://127.0.0.1:{settings.port}/readyz"
+    last = "no answer yet"
+    while time.monotonic() - started < READY_TIMEOUT_SECONDS:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body = response.read(500).decode("utf-8", "replace")
+            print(f"ready after {time.monotonic() - started:.1f} s: {url} -> 200 {body}", flush=True)
+            break
+        except urllib.error.HTTPError as exc:
+            last = f"{exc.code} {exc.read(500).decode('utf-8', 'replace')}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    else:
+        print(f"not ready after {READY_TIMEOUT_SECONDS} s: {url} -> {last}", flush=True)
+    # Exiting would make honcho stop everything, so wait for its SIGTERM instead.
+    while True:
+        signal.pause()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up and run the whole service until Ctrl-C."""
+    args = sys.argv[1:] if argv is None else argv
+    settings = Settings.from_env()  # generates var/ secrets on the first run
+    if args == ["--announce"]:
+        announce(settings)
+
+    env = child_env(settings)
+    redis_proc: subprocess.Popen | None = None
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the finally below stops our Redis
+    try:
+        if redis_answers(settings.redis_url):
+            print(f"==> Redis answers at {safe_url(settings.redis_url)}", flush=True)
+        else:
+            print(f"==> starting Redis ({redis_binary()}) at {safe_url(settings.redis_url)}", flush=True)
+            redis_proc = start_redis(settings.redis_url)
+        _step("migrations: alembic upgrade head", [str(BIN / "alembic"), "upgrade", "head"], env)
+        seed_output = _step(
+            "demo data: flask --app web seed-demo", [str(BIN / "flask"), "--app", "web", "seed-demo"], env
+        )
+        print(banner(settings, _login_password(settings, seed_output)), flush=True)
+
+        manager = Manager()
+        for name, command in processes(settings).items():
+            manager.add_process(name, shlex.join(command), env=env, cwd=str(PROJECT_ROOT))
+        manager.loop()  # returns once every process has stopped
+        return manager.returncode or 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if redis_proc is not None:
+            print("==> stopping the Redis started for this run", flush=True)
+            stop_redis(redis_proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Audit trail: who did what to which resource, never with secret values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.models import AuditEvent
+
+
+def record(
+    session: Session,
+    tenant_id: int,
+    actor_id: int | None,
+    action: str,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the caller's transaction."""
+    event = AuditEvent(tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details)
+    session.add(event)
+    return event

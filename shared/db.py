@@ -1,0 +1,45 @@
+"""Engine and session factories; nothing connects until a factory is called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from shared.settings import Settings
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model."""
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain postgresql:// URLs (the driver we ship)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(settings: Settings | str, **kwargs: Any) -> Engine:
+    """Build the engine for the settings' DATABASE_URL (SQLite tuned for concurrent workers)."""
+    url = normalise_url(settings if isinstance(settings, str) else settings.database_url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Session factory; callers own the transaction (`with factory.begin() as s:`)."""
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,236 @@
+"""Database models: tenants and their reference data, users, uploads, imports, audit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.db import Base
+
+MANAGE_USERS = "users.manage"
+SIP_MODES = ("webrtc", "classic_pbx", "custom_uri", "builtin_pbx")
+AUTH_TYPES = ("default", "disabled", "email_otp", "google_2fa")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the models use."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """Opaque public id for uploads and imports (not guessable, not sequential)."""
+    return uuid.uuid4().hex
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    extension_min: Mapped[int] = mapped_column(Integer, default=1000)
+    extension_max: Mapped[int] = mapped_column(Integer, default=9999)
+    auth_default: Mapped[str] = mapped_column(String(20), default="disabled")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    auth_default: Mapped[str | None] = mapped_column(String(20))
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    def grants(self, permission: str) -> bool:
+        """Whether users of this role hold the permission."""
+        return permission in (self.permissions or [])
+
+
+class Desk(Base):
+    __tablename__ = "desks"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class SkillGroup(Base):
+    __tablename__ = "skill_groups"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class PbxDomain(Base):
+    __tablename__ = "pbx_domains"
+    __table_args__ = (UniqueConstraint("tenant_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(255))
+
+
+user_skill_groups = Table(
+    "user_skill_groups",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("skill_group_id", ForeignKey("skill_groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    __tablename__ = "users"
+    # Case-insensitive uniqueness per tenant, enforced by the database itself.
+    __table_args__ = (
+        Index("uq_users_tenant_username", "tenant_id", func.lower(Column("username")), unique=True),
+        Index("uq_users_tenant_email", "tenant_id", func.lower(Column("email")), unique=True),
+        UniqueConstraint("tenant_id", "extension", name="uq_users_tenant_extension"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    extension: Mapped[str] = mapped_column(String(16))
+    sip_mode: Mapped[str] = mapped_column(String(20), default="webrtc")
+    pbx_domain_id: Mapped[int | None] = mapped_column(ForeignKey("pbx_domains.id"))
+    sip_device: Mapped[str | None] = mapped_column(String(64))
+    sip_uri: Mapped[str | None] = mapped_column(String(255))
+    auth_type: Mapped[str] = mapped_column(String(20), default="default")
+    allowed_networks: Mapped[list[str] | None] = mapped_column(JSON)
+    session_timeout_minutes: Mapped[int | None] = mapped_column(Integer)
+    lock_after_failed_logins: Mapped[int | None] = mapped_column(Integer)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    digits_only_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    import_id: Mapped[str | None] = mapped_column(
+        ForeignKey("import_jobs.id", use_alter=True, name="fk_users_import_id"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    tenant: Mapped[Tenant] = relationship()
+    role: Mapped[Role] = relationship()
+    skill_groups: Mapped[list[SkillGroup]] = relationship(secondary=user_skill_groups)
+
+    @property
+    def created_by_import(self) -> bool:
+        """Whether the user came from a file import."""
+        return self.import_id is not None
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Only a SHA-256 of the token is kept: a leaked table gives no usable token.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    # The file itself lives in the database so a worker on another machine finds it.
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[list[str]] = mapped_column(JSON)
+    row_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImportJob(Base):
+    __tablename__ = "import_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    passwords_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    upload: Mapped[Upload] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+
+class ImportRow(Base):
+    """One data row's outcome; keyed by (job, row) so every task is safe to run twice."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (UniqueConstraint("job_id", "row_number", name="uq_import_rows_job_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    chunk: Mapped[int | None] = mapped_column(Integer)
+    # pending -> created | duplicate | error | cancelled
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    messages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    username: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    extension: Mapped[str | None] = mapped_column(String(16))
+    sip: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Fernet token of the temporary password; NULL once acknowledged or expired.
+    password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,45 @@
+"""The dialer's reference data (roles, desks, skill groups, PBX domains), scoped to a tenant."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.errors import NotFound
+from shared.models import Desk, PbxDomain, Role, SkillGroup
+
+Entity = TypeVar("Entity", Role, Desk, SkillGroup, PbxDomain)
+
+KINDS: dict[str, type] = {
+    "roles": Role,
+    "desks": Desk,
+    "skill-groups": SkillGroup,
+    "pbx-domains": PbxDomain,
+}
+LABELS: dict[type, str] = {Role: "Role", Desk: "Desk", SkillGroup: "Skill group", PbxDomain: "PBX domain"}
+
+
+def list_entities(session: Session, tenant_id: int, model: type[Entity]) -> list[Entity]:
+    """All entities of a kind for the tenant, by id."""
+    return list(session.scalars(select(model).where(model.tenant_id == tenant_id).order_by(model.id)))
+
+
+def get_entity(session: Session, tenant_id: int, model: type[Entity], entity_id: int) -> Entity:
+    """One entity of the tenant; another tenant's answers NotFound like a missing one."""
+    entity = session.get(model, entity_id)
+    if entity is None or entity.tenant_id != tenant_id:
+        raise NotFound(f"{LABELS[model]} {entity_id}")
+    return entity
+
+
+def as_dict(entity: Role | Desk | SkillGroup | PbxDomain) -> dict[str, Any]:
+    """The JSON shape of a reference entity."""
+    data: dict[str, Any] = {"id": entity.id, "name": entity.name}
+    if isinstance(entity, Role):
+        data["auth_default"] = entity.auth_default
+        data["permissions"] = list(entity.permissions or [])
+    if isinstance(entity, PbxDomain):
+        data["domain"] = entity.domain
+    return data

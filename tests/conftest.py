@@ -1,0 +1,237 @@
+"""Fixtures mirroring the architecture: settings, engine, session, app, client, worker.
+
+Real parts only: a real Redis (started here when none answers), SQLite and PostgreSQL
+(where one answers at TEST_POSTGRES_URL), and a real Celery worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from cryptography.fernet import Fernet
+from redis import Redis
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import Base, make_engine, make_sessionmaker, normalise_url
+from shared.settings import PROJECT_ROOT, Settings
+from shared.tenants import seed_demo
+
+ADMIN_PASSWORD = "Demo-Admin-Pass-1"
+TEST_REDIS_DB = 9
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis that answers: the local one, or one this suite starts."""
+    from scripts.local_redis import redis_answers, start_redis
+
+    url = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{TEST_REDIS_DB}")
+    proc = None
+    if not redis_answers(url):
+        url = f"redis://127.0.0.1:{_free_port()}/{TEST_REDIS_DB}"
+        proc = start_redis(url)
+    Redis.from_url(url).flushdb()
+    yield url
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        eng = create_engine(normalise_url(POSTGRES_URL), connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:
+        return f"no PostgreSQL answers at TEST_POSTGRES_URL={POSTGRES_URL} ({type(exc).__name__})"
+
+
+def migrate(url: str) -> None:
+    """Bring a database to the newest schema with the project's Alembic chain."""
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        reason = _postgres_reachable()
+        if reason:
+            pytest.skip(reason)
+        url = POSTGRES_URL
+        eng = make_engine(url)
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        eng.dispose()
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for one database; cheap argon2 cost so the suite stays fast."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key="test-secret-key",
+        encryption_key=Fernet.generate_key().decode(),
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
+        chunk_size=50,
+        login_rate_limit="10000 per minute",
+        var_dir=tmp_path_factory.mktemp("var"),
+    )
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
+
+
+@pytest.fixture(scope="session")
+def engine(base_settings: Settings) -> Iterator[Engine]:
+    eng = make_engine(base_settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def clean_db(engine: Engine, base_settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """Empty every table, then seed the demo tenant with a known admin password."""
+    with engine.begin() as conn:
+        conn.execute(Base.metadata.tables["users"].update().values(import_id=None))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    with sessions.begin() as session:
+        seed_demo(session, base_settings.with_(demo_admin_password=ADMIN_PASSWORD))
+    Redis.from_url(base_settings.redis_url).flushdb()
+
+
+@pytest.fixture
+def session(clean_db: None, sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as s:
+        yield s
+
+
+@pytest.fixture
+def app(clean_db: None, base_settings: Settings):
+    from web import create_app
+
+    app = create_app(base_settings)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def token(client) -> str:
+    resp = client.post("/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD})
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()["token"]
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a worker process use these settings."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        SECRET_KEY=settings.secret_key,
+        ENCRYPTION_KEY=settings.encryption_key,
+        ARGON2_MEMORY_KIB=str(settings.argon2_memory_kib),
+        ARGON2_TIME_COST=str(settings.argon2_time_cost),
+        CHUNK_SIZE=str(settings.chunk_size),
+        VAR_DIR=str(settings.var_dir),
+        FLOWER_BASIC_AUTH="test:test",
+    )
+    return env
+
+
+class WorkerProcess:
+    """A real `celery -A worker worker` process consuming from the test Redis."""
+
+    def __init__(self, settings: Settings, concurrency: int = 2, name: str = "test") -> None:
+        self.name = f"{name}-{os.getpid()}@localhost"
+        log = Path(settings.var_dir) / f"worker-{name}.log"
+        self.log_path = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
+             f"--concurrency={concurrency}", "-n", self.name, "--without-gossip", "--without-mingle"],
+            cwd=PROJECT_ROOT,
+            env=worker_env(settings),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready(settings)
+
+    def _wait_ready(self, settings: Settings) -> None:
+        from worker import create_celery
+
+        celery = create_celery(settings)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            replies = celery.control.ping(destination=[self.name], timeout=0.5) or []
+            if replies:
+                return
+        raise RuntimeError(f"worker did not answer: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(base_settings: Settings) -> Iterator[WorkerProcess]:
+    """A real worker with two processes for the session's database."""
+    proc = WorkerProcess(base_settings, concurrency=2, name=Path(base_settings.database_url).name or "db")
+    yield proc
+    proc.stop()

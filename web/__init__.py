@@ -1,0 +1,36 @@
+"""Flask application factory: `flask --app web ...`, `gunicorn 'web:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app for these settings (from the environment by default)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        # Werkzeug refuses bodies past this early; the reader checks the exact file size.
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 256 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from web import api, cli, database, errors, health, openapi, pages, security, services
+
+    database.init_app(app)
+    services.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    api.init_app(app)
+    openapi.init_app(app)
+    pages.init_app(app)
+    cli.init_app(app)
+    return app

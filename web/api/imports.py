@@ -1,0 +1,1 @@
+"""Imports API (filled by the pipeline)."""

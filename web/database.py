@@ -1,0 +1,34 @@
+"""One database session per request, closed on teardown; views commit what they change."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import make_engine, make_sessionmaker
+
+
+def init_app(app: Flask) -> None:
+    """Build the engine for the app's settings and close sessions after each request."""
+    engine = make_engine(app.config["SETTINGS"])
+    app.extensions["db_engine"] = engine
+    app.extensions["db_sessions"] = make_sessionmaker(engine)
+    app.teardown_appcontext(_close_session)
+
+
+def sessions() -> sessionmaker[Session]:
+    """The app's session factory."""
+    return current_app.extensions["db_sessions"]
+
+
+def db() -> Session:
+    """The request's session, opened on first use."""
+    if "db" not in g:
+        g.db = sessions()()
+    return g.db
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,56 @@
+"""One place that turns exceptions into the contract's JSON error body (or a page)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from shared.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The JSON error shape of API.md."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _respond(status: int, code: str, message: str, details: Any = None) -> Any:
+    if _wants_json():
+        return jsonify(error_body(code, message, details)), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Any:
+        return _respond(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Any:
+        return _respond(400, "csrf_failed", f"{exc.description} Reload the page and try again.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc: RequestEntityTooLarge) -> Any:
+        limit = app.config["SETTINGS"].max_upload_bytes
+        return _respond(413, "file_too_large", f"The file is larger than {limit // (1024 * 1024)} MB.")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return _respond(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error path=%s", request.path)
+        return _respond(500, "internal_error", "Something went wrong on our side; it has been logged.")
