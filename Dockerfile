@@ -24,7 +24,7 @@ COPY web ./web
 COPY worker ./worker
 RUN pip install --no-deps . \
     && rm -rf build *.egg-info \
-    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin app \
+    && useradd --uid 10001 --create-home --shell /usr/sbin/nologin app \
     && mkdir -p /app/var \
     && chown app:app /app/var
 

@@ -87,10 +87,10 @@ def _login_password(settings: Settings, seed_output: str) -> str:
     """Where the demo admin's password comes from, as the banner tells it."""
     if settings.demo_admin_password:
         return "the value of DEMO_ADMIN_PASSWORD"
-    # seed-demo prints a generated password as "...password...: VALUE"; the last such line wins.
-    found = re.findall(r"password[^:=\n]*[:=][ \t]*(\S+)", seed_output, re.IGNORECASE)
+    # seed-demo prints "Generated admin password (shown once): VALUE" when it made one.
+    found = re.search(r"generated[^\n]*password[^:\n]*:[ \t]*(\S+)", seed_output, re.IGNORECASE)
     if found:
-        return found[-1]
+        return found.group(1)
     return (
         "the one seed-demo printed when it first created the admin "
         "(or set DEMO_ADMIN_PASSWORD before the first run)"
@@ -124,7 +124,7 @@ def announce(settings: Settings) -> NoReturn:
     while time.monotonic() - started < READY_TIMEOUT_SECONDS:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                body = response.read(500).decode("utf-8", "replace")
+                body = response.read(500).decode("utf-8", "replace").strip()
             print(f"ready after {time.monotonic() - started:.1f} s: {url} -> 200 {body}", flush=True)
             break
         except urllib.error.HTTPError as exc:

@@ -29,11 +29,15 @@ def find_user(session: Session, tenant_slug: str, username: str) -> User | None:
     return session.scalar(
         select(User)
         .join(Tenant, Tenant.id == User.tenant_id)
-        .where(Tenant.slug == tenant_slug.strip().lower(), func.lower(User.username) == username.strip().lower())
+        .where(
+            Tenant.slug == tenant_slug.strip().lower(), func.lower(User.username) == username.strip().lower()
+        )
     )
 
 
-def authenticate(session: Session, settings: Settings, tenant_slug: str, username: str, password: str) -> User | None:
+def authenticate(
+    session: Session, settings: Settings, tenant_slug: str, username: str, password: str
+) -> User | None:
     """The admin whose credentials these are, or None (bad credentials or no users.manage)."""
     user = find_user(session, tenant_slug, username)
     if user is None:

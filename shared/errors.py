@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class DomainError(Exception):
@@ -20,7 +20,7 @@ class DomainError(Exception):
 class FileRejected(DomainError):
     """An uploaded file that cannot be imported (format, size, header, rows)."""
 
-    STATUS_BY_CODE = {"file_too_large": 413, "unsupported_format": 415}
+    STATUS_BY_CODE: ClassVar[dict[str, int]] = {"file_too_large": 413, "unsupported_format": 415}
 
     def __init__(self, code: str, message: str, row: int | None = None) -> None:
         super().__init__(code, message, {"row": row} if row is not None else None)

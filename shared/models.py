@@ -196,6 +196,8 @@ class ImportJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Touched by every step; a job quiet for too long is handed to a worker again.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     passwords_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     upload: Mapped[Upload] = relationship()
@@ -219,6 +221,8 @@ class ImportRow(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     extension: Mapped[str | None] = mapped_column(String(16))
     sip: Mapped[str | None] = mapped_column(String(255))
+    # The validated values the chunk creates the user from (no secrets).
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Fernet token of the temporary password; NULL once acknowledged or expired.
     password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)

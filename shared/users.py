@@ -94,7 +94,9 @@ def get_user(session: Session, tenant_id: int, user_id: int) -> User:
     return user
 
 
-def reset_password(session: Session, settings: Settings, tenant_id: int, actor_id: int | None, user_id: int) -> str:
+def reset_password(
+    session: Session, settings: Settings, tenant_id: int, actor_id: int | None, user_id: int
+) -> str:
     """Give the user a new temporary password; returned once, stored only hashed."""
     user = get_user(session, tenant_id, user_id)
     password = generate_password(user.digits_only_password)

@@ -161,7 +161,9 @@ def client(app):
 
 @pytest.fixture
 def token(client) -> str:
-    resp = client.post("/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD})
+    resp = client.post(
+        "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
+    )
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()["token"]
 
@@ -196,8 +198,20 @@ class WorkerProcess:
         log = Path(settings.var_dir) / f"worker-{name}.log"
         self.log_path = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
-             f"--concurrency={concurrency}", "-n", self.name, "--without-gossip", "--without-mingle"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "-n",
+                self.name,
+                "--without-gossip",
+                "--without-mingle",
+            ],
             cwd=PROJECT_ROOT,
             env=worker_env(settings),
             stdout=log.open("wb"),

@@ -42,7 +42,11 @@ def readyz() -> Any:
             checks["workers"] = f"error: {type(exc).__name__}"
     checks.setdefault("workers", "ok" if workers else "none answered")
     missing = [name for name, state in checks.items() if state != "ok"]
-    body: dict[str, Any] = {"status": "ready" if not missing else "not_ready", "checks": checks, "workers": workers}
+    body: dict[str, Any] = {
+        "status": "ready" if not missing else "not_ready",
+        "checks": checks,
+        "workers": workers,
+    }
     if missing:
         body["missing"] = missing
         body["error"] = {

@@ -12,7 +12,9 @@ from tests.conftest import ADMIN_PASSWORD
 
 
 def test_token_for_the_demo_admin(client):
-    resp = client.post("/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD})
+    resp = client.post(
+        "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
+    )
     assert resp.status_code == 200
     body = resp.get_json()
     assert len(body["token"]) >= 32 and body["expires_at"]
@@ -46,8 +48,16 @@ def test_api_without_token_answers_401(client):
 def test_non_admin_role_is_refused(client, session, settings):
     tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
     agent = session.scalar(select(Role).where(Role.tenant_id == tenant.id, Role.name == "Agent"))
-    session.add(User(tenant_id=tenant.id, username="agent1", email="agent1@x.example", extension="1500",
-                     role_id=agent.id, password_hash=hash_password(settings, "Agent-Pass-1")))
+    session.add(
+        User(
+            tenant_id=tenant.id,
+            username="agent1",
+            email="agent1@x.example",
+            extension="1500",
+            role_id=agent.id,
+            password_hash=hash_password(settings, "Agent-Pass-1"),
+        )
+    )
     session.commit()
     creds = {"tenant": "demo", "username": "agent1", "password": "Agent-Pass-1"}
     assert client.post("/api/v1/auth/token", json=creds).status_code == 401
@@ -68,7 +78,10 @@ def test_reference_data_lists_the_demo_data(client, auth):
     assert [r["name"] for r in roles] == ["Agent", "Supervisor", "Admin"]
     assert all(isinstance(r["id"], int) for r in roles)
     assert [d["name"] for d in client.get("/api/v1/desks", headers=auth).get_json()["items"]] == [
-        "Sales", "Support", "Retention"]
+        "Sales",
+        "Support",
+        "Retention",
+    ]
     assert len(client.get("/api/v1/skill-groups", headers=auth).get_json()["items"]) == 4
     domains = client.get("/api/v1/pbx-domains", headers=auth).get_json()["items"]
     assert domains[0]["domain"] == "pbx.demo.example"
@@ -78,16 +91,36 @@ def test_users_list_search_and_pagination(client, auth, session, settings):
     tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
     role = session.scalar(select(Role).where(Role.tenant_id == tenant.id, Role.name == "Agent"))
     for i in range(7):
-        session.add(User(tenant_id=tenant.id, username=f"agent{i}", email=f"a{i}@x.example",
-                         extension=str(1100 + i), role_id=role.id, password_hash="x"))
+        session.add(
+            User(
+                tenant_id=tenant.id,
+                username=f"agent{i}",
+                email=f"a{i}@x.example",
+                extension=str(1100 + i),
+                role_id=role.id,
+                password_hash="x",
+            )
+        )
     session.commit()
     body = client.get("/api/v1/users?per_page=3&page=2", headers=auth).get_json()
     assert body["total"] == 8 and body["page"] == 2 and body["per_page"] == 3 and len(body["items"]) == 3
     found = client.get("/api/v1/users?q=AGENT3", headers=auth).get_json()
     assert [u["username"] for u in found["items"]] == ["agent3"]
-    assert set(found["items"][0]) >= {"id", "username", "email", "first_name", "last_name", "extension", "role_id",
-                                      "desk_id", "skill_group_ids", "sip_mode", "auth_type", "created_at",
-                                      "import_id"}
+    assert set(found["items"][0]) >= {
+        "id",
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "extension",
+        "role_id",
+        "desk_id",
+        "skill_group_ids",
+        "sip_mode",
+        "auth_type",
+        "created_at",
+        "import_id",
+    }
     assert "password_hash" not in found["items"][0]
     assert client.get("/api/v1/users?page=x", headers=auth).status_code == 400
 
@@ -124,7 +157,10 @@ def test_another_tenants_resources_answer_404(client, auth, session, settings):
         resp = client.get(f"/api/v1/{kind}/{entity_id}", headers=auth)
         assert resp.status_code == 404, kind
         assert resp.get_json()["error"]["code"] == "not_found"
-        assert all(item["id"] != entity_id for item in client.get(f"/api/v1/{kind}", headers=auth).get_json()["items"])
+        assert all(
+            item["id"] != entity_id
+            for item in client.get(f"/api/v1/{kind}", headers=auth).get_json()["items"]
+        )
     assert client.get(f"/api/v1/users/{their_admin.id}", headers=auth).status_code == 404
     assert client.post(f"/api/v1/users/{their_admin.id}/reset-password", headers=auth).status_code == 404
     listed = client.get("/api/v1/users?q=boss", headers=auth).get_json()
@@ -134,8 +170,15 @@ def test_another_tenants_resources_answer_404(client, auth, session, settings):
 def test_openapi_document_lists_the_contract(client):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    for path in ("/api/v1/auth/token", "/api/v1/roles", "/api/v1/users", "/api/v1/uploads", "/api/v1/imports",
-                 "/api/v1/imports/{id}/events", "/api/v1/imports/{id}/success.csv"):
+    for path in (
+        "/api/v1/auth/token",
+        "/api/v1/roles",
+        "/api/v1/users",
+        "/api/v1/uploads",
+        "/api/v1/imports",
+        "/api/v1/imports/{id}/events",
+        "/api/v1/imports/{id}/success.csv",
+    ):
         assert path in doc["paths"], path
 
 
@@ -158,4 +201,3 @@ def test_readyz_fails_when_redis_is_down(clean_db, base_settings):
     body = resp.get_json()
     assert "redis" in body["missing"] and body["checks"]["database"] == "ok"
     assert "redis" in body["error"]["message"]
-

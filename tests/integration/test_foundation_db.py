@@ -12,8 +12,14 @@ from shared.tenants import create_tenant, seed_demo
 
 def _user(session, tenant: Tenant, username: str, email: str, extension: str) -> User:
     role = session.scalar(select(Role).where(Role.tenant_id == tenant.id))
-    user = User(tenant_id=tenant.id, username=username, email=email, extension=extension,
-                role_id=role.id, password_hash="x")
+    user = User(
+        tenant_id=tenant.id,
+        username=username,
+        email=email,
+        extension=extension,
+        role_id=role.id,
+        password_hash="x",
+    )
     session.add(user)
     session.flush()
     return user
@@ -40,13 +46,17 @@ def test_same_names_are_fine_in_another_tenant(session):
     _user(session, demo, "bob", "bob@x.example", "2000")
     _user(session, other, "BOB", "bob@x.example", "2000")
     session.commit()
-    assert session.scalar(select(func.count()).select_from(User).where(func.lower(User.username) == "bob")) == 2
+    assert (
+        session.scalar(select(func.count()).select_from(User).where(func.lower(User.username) == "bob")) == 2
+    )
 
 
 def test_seed_demo_is_idempotent(session, settings):
     def counts() -> dict[str, int]:
-        return {m.__name__: session.scalar(select(func.count()).select_from(m)) for m in
-                (Tenant, Role, Desk, SkillGroup, PbxDomain, User)}
+        return {
+            m.__name__: session.scalar(select(func.count()).select_from(m))
+            for m in (Tenant, Role, Desk, SkillGroup, PbxDomain, User)
+        }
 
     before = counts()
     admin_hash = session.scalar(select(User.password_hash).where(User.username == "admin"))

@@ -34,7 +34,9 @@ def create_token() -> Any:
     session = db()
     user = authenticate(session, settings(), fields["tenant"], fields["username"], fields["password"])
     if user is None:
-        raise Unauthorized("invalid_credentials", "Workspace, username or password is wrong, or not an admin.")
+        raise Unauthorized(
+            "invalid_credentials", "Workspace, username or password is wrong, or not an admin."
+        )
     token, expires_at = issue_token(session, settings(), user)
     session.commit()
     return jsonify({"token": token, "expires_at": expires_at.isoformat()})

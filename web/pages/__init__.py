@@ -1,14 +1,15 @@
-"""Server-rendered pages for admins (session cookie + CSRF)."""
+"""Server-rendered pages for admins (session cookie + CSRF); the JSON API does the work."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 
 from shared.auth import authenticate
 from web.database import db
-from web.security import limiter, login_limit, login_session, logout_session, page_auth
+from web.security import limiter, login_limit, login_session, logout_session
 from web.services import settings
 
 bp = Blueprint("pages", __name__)
@@ -16,7 +17,19 @@ bp = Blueprint("pages", __name__)
 
 def init_app(app: Flask) -> None:
     """Register the pages."""
+    from web.pages import imports, users  # noqa: F401  (routes register on bp)
+
     app.register_blueprint(bp)
+
+
+@bp.app_template_filter("when")
+def when(value: datetime | None) -> str:
+    """A timestamp as admins read it: UTC, to the minute."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were stored in UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _safe_next(target: str | None) -> str:
@@ -56,10 +69,3 @@ def logout() -> Any:
 def index() -> Any:
     """Home is the Users Management page."""
     return redirect(url_for("pages.users_management"))
-
-
-@bp.get("/users")
-@page_auth
-def users_management() -> Any:
-    """Users Management: Users, Roles, Desks, Skill Groups, PBX domains tabs."""
-    return render_template("users_management.html")

@@ -1,0 +1,78 @@
+"""Users Management: the Users table and the reference tabs whose IDs admins copy into files."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import render_template, request
+from sqlalchemy import select
+
+from shared.models import ImportJob, Upload, User
+from shared.reference import KINDS, list_entities
+from shared.users import MAX_PER_PAGE, list_users
+from web.database import db
+from web.pages import bp
+from web.security import admin, page_auth
+
+TABS = (
+    ("users", "Users"),
+    ("roles", "Roles"),
+    ("desks", "Desks"),
+    ("skill-groups", "Skill Groups"),
+    ("pbx-domains", "PBX domains"),
+    ("imports", "Imports"),
+)
+PER_PAGE = 50
+RECENT_IMPORTS = 200
+
+
+def _positive_arg(name: str, default: int, upper: int) -> int:
+    raw = request.args.get(name, "")
+    return min(int(raw), upper) if raw.isdigit() and int(raw) >= 1 else default
+
+
+def _users_tab() -> dict[str, Any]:
+    q = request.args.get("q", "").strip()
+    import_id = request.args.get("import_id", "").strip()
+    per_page = _positive_arg("per_page", PER_PAGE, MAX_PER_PAGE)
+    page_no = _positive_arg("page", 1, 1_000_000)
+    page = list_users(db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None,
+                      import_id=import_id or None)
+    pages = max(1, math.ceil(page.total / per_page))
+    if page_no > pages:  # past the end (e.g. after a narrower search): show the last page
+        page_no = pages
+        page = list_users(db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None,
+                          import_id=import_id or None)
+    return {"users": page.items, "total": page.total, "page": page_no, "pages": pages,
+            "per_page": per_page, "q": q, "import_id": import_id}
+
+
+def _imports_tab() -> dict[str, Any]:
+    # Columns only: the upload's content (up to megabytes) is never loaded for a listing.
+    rows = db().execute(
+        select(ImportJob, Upload.filename, User.username)
+        .join(Upload, Upload.id == ImportJob.upload_id)
+        .outerjoin(User, User.id == ImportJob.created_by_id)
+        .where(ImportJob.tenant_id == admin().tenant_id)
+        .order_by(ImportJob.created_at.desc(), ImportJob.id)
+        .limit(RECENT_IMPORTS)
+    ).all()
+    return {"jobs": [{"job": job, "filename": filename, "started_by": username}
+                     for job, filename, username in rows]}
+
+
+@bp.get("/users")
+@page_auth
+def users_management() -> Any:
+    """Users Management with its tabs: Users, Roles, Desks, Skill Groups, PBX domains, Imports."""
+    tab = request.args.get("tab", "users")
+    if tab not in dict(TABS):
+        tab = "users"
+    if tab == "users":
+        context = _users_tab()
+    elif tab == "imports":
+        context = _imports_tab()
+    else:
+        context = {"items": list_entities(db(), admin().tenant_id, KINDS[tab])}
+    return render_template("users_management.html", tab=tab, tabs=TABS, **context)
