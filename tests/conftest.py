@@ -97,9 +97,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="session")
 def base_settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for one database; cheap argon2 cost so the suite stays fast."""
+    # Each database gets its own Redis database, so a worker never takes another's tasks.
+    offset = 0 if database_url.startswith("sqlite") else 1
+    base, _, number = redis_url.rpartition("/")
     return Settings(
         database_url=database_url,
-        redis_url=redis_url,
+        redis_url=f"{base}/{int(number) + offset}",
         secret_key="test-secret-key",
         encryption_key=Fernet.generate_key().decode(),
         argon2_memory_kib=1024,
@@ -249,3 +252,61 @@ def worker(base_settings: Settings) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(base_settings, concurrency=2, name=Path(base_settings.database_url).name or "db")
     yield proc
     proc.stop()
+
+
+class ImportActions:
+    """What an API client does, step by step (flaskr-style action helpers)."""
+
+    def __init__(self, client, auth: dict[str, str]) -> None:
+        self.client = client
+        self.auth = auth
+
+    def reference(self, kind: str) -> dict[str, int]:
+        items = self.client.get(f"/api/v1/{kind}", headers=self.auth).get_json()["items"]
+        return {item["name"]: item["id"] for item in items}
+
+    def upload(self, data: bytes, filename: str = "users.csv"):
+        import io
+
+        return self.client.post(
+            "/api/v1/uploads",
+            headers=self.auth,
+            data={"file": (io.BytesIO(data), filename)},
+            content_type="multipart/form-data",
+        )
+
+    def start(self, upload_id: str, mapping: dict, dry_run: bool = False):
+        return self.client.post(
+            "/api/v1/imports",
+            headers=self.auth,
+            json={"upload_id": upload_id, "mapping": mapping, "dry_run": dry_run},
+        )
+
+    def status(self, job_id: str) -> dict:
+        return self.client.get(f"/api/v1/imports/{job_id}", headers=self.auth).get_json()
+
+    def wait_done(self, job_id: str, timeout: float = 90) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(job_id)
+            if status["status"] in ("succeeded", "failed", "cancelled"):
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"import {job_id} did not finish: {status}")
+
+    def run(self, data: bytes, mapping: dict, filename: str = "users.csv", dry_run: bool = False) -> dict:
+        """Upload, start and wait; returns the final status."""
+        up = self.upload(data, filename)
+        assert up.status_code == 201, up.get_json()
+        started = self.start(up.get_json()["upload_id"], mapping, dry_run)
+        assert started.status_code == 202, started.get_json()
+        return self.wait_done(started.get_json()["id"])
+
+    def download(self, job_id: str, which: str) -> tuple[int, str]:
+        resp = self.client.get(f"/api/v1/imports/{job_id}/{which}.csv", headers=self.auth)
+        return resp.status_code, resp.get_data().decode("utf-8-sig")
+
+
+@pytest.fixture
+def imports(client, auth) -> ImportActions:
+    return ImportActions(client, auth)

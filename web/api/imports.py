@@ -1,1 +1,227 @@
-"""Imports API (filled by the pipeline)."""
+"""Uploads and imports (API.md): upload, start, status, events, result files, acknowledge, cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, jsonify, request, stream_with_context, url_for
+from shared.templates import template_csv, template_xlsx
+
+from shared import progress
+from shared.errors import DomainError, FileRejected
+from shared.jobs import (
+    TERMINAL,
+    acknowledge,
+    create_job,
+    errors_file,
+    get_job,
+    job_status,
+    list_jobs,
+    request_cancel,
+    status_from_db,
+    success_file,
+)
+from shared.uploads import get_upload, preview_rows, store_upload, upload_as_dict
+from web.api import bp
+from web.api.auth import json_body
+from web.database import db, sessions
+from web.security import admin, api_auth
+from web.services import celery, redis, settings
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SSE_MAX_SECONDS = 300  # the browser's EventSource reconnects by itself
+SSE_HEARTBEAT_SECONDS = 15
+
+
+def _csv(data: bytes, filename: str) -> Response:
+    return Response(
+        data,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@bp.get("/imports/template.csv")
+@api_auth
+def template_csv_file() -> Response:
+    """A header row with every field and one example row."""
+    return _csv(template_csv(), "users-template.csv")
+
+
+@bp.get("/imports/template.xlsx")
+@api_auth
+def template_xlsx_file() -> Response:
+    """The same template as XLSX."""
+    return Response(
+        template_xlsx(),
+        mimetype=XLSX_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="users-template.xlsx"'},
+    )
+
+
+@bp.post("/uploads")
+@api_auth
+def upload_file() -> Any:
+    """Check and keep a CSV or XLSX file; answer with headers, preview and suggested mapping."""
+    file = request.files.get("file")
+    if file is None:
+        raise FileRejected("empty_file", 'Send the file as a multipart part named "file".')
+    data = file.read(settings().max_upload_bytes + 1)
+    session = db()
+    upload, preview = store_upload(
+        session, settings(), admin().tenant_id, admin().id, file.filename or "", data
+    )
+    session.commit()
+    return jsonify(upload_as_dict(upload, preview)), 201
+
+
+@bp.get("/uploads/<upload_id>")
+@api_auth
+def show_upload(upload_id: str) -> Any:
+    """The upload's answer again (for the mapping page after a reload)."""
+    upload = get_upload(db(), admin().tenant_id, upload_id)
+    return jsonify(upload_as_dict(upload, preview_rows(settings(), upload)))
+
+
+@bp.post("/imports")
+@api_auth
+def start_import() -> Any:
+    """Check the mapping, make the job and enqueue it; answers at once."""
+    body = json_body()
+    upload_id = body.get("upload_id")
+    if not isinstance(upload_id, str) or not upload_id:
+        raise DomainError("missing_fields", "upload_id is required.", {"missing": ["upload_id"]})
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise DomainError("invalid_parameter", "dry_run must be true or false.")
+    session = db()
+    job = create_job(session, admin().tenant_id, admin().id, upload_id, body.get("mapping"), dry_run)
+    session.commit()  # commit first, then enqueue: the worker must find the job
+    try:
+        celery().send_task("imports.validate", args=[job.id])
+    except Exception as exc:
+        job.status, job.error = "failed", "The job queue did not answer; start the import again."
+        session.commit()
+        raise DomainError("queue_unavailable", job.error) from exc
+    status = status_from_db(session, job)
+    location = url_for("api.show_import", job_id=job.id)
+    body_out = {"id": job.id, "status": job.status, "links": {"self": location}} | {
+        k: v for k, v in status.items() if k not in ("id", "status", "links")
+    }
+    return jsonify(body_out), 202, {"Location": location}
+
+
+@bp.get("/imports")
+@api_auth
+def imports_index() -> Any:
+    """The tenant's imports, newest first."""
+    return jsonify({"items": list_jobs(db(), admin().tenant_id)})
+
+
+def _current_status(job_id: str) -> dict[str, Any]:
+    session = db()
+    job = get_job(session, admin().tenant_id, job_id)
+    if job.status not in TERMINAL:
+        live = progress.read(redis(), job.id)
+        if live is not None and live["status"] == job.status:
+            return job_status(job, {k: live[k] for k in progress.COUNT_FIELDS})
+    return status_from_db(session, job)
+
+
+@bp.get("/imports/<job_id>")
+@api_auth
+def show_import(job_id: str) -> Any:
+    """The job's status and counts."""
+    return jsonify(_current_status(job_id))
+
+
+@bp.get("/imports/<job_id>/events")
+@api_auth
+def import_events(job_id: str) -> Response:
+    """Server-Sent Events: one `progress` event per change, ending with the final status."""
+    tenant_id = admin().tenant_id
+    first = _current_status(job_id)
+    client, factory = redis(), sessions()
+
+    def final_status() -> dict[str, Any]:
+        with factory() as session:
+            return status_from_db(session, get_job(session, tenant_id, job_id))
+
+    def stream() -> Iterator[str]:
+        yield _event(first)
+        if first["status"] in TERMINAL:
+            return
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(progress.channel(job_id))
+            # Anything published before we subscribed is caught by this second read.
+            last = final_status()
+            if last != first:
+                yield _event(last)
+            deadline = time.monotonic() + SSE_MAX_SECONDS
+            while last["status"] not in TERMINAL and time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=SSE_HEARTBEAT_SECONDS)
+                if message is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                data = json.loads(message["data"])
+                if data["status"] in TERMINAL:
+                    data = final_status()
+                last = data
+                yield _event(data)
+        finally:
+            pubsub.close()
+
+    return Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _event(status: dict[str, Any]) -> str:
+    return f"event: progress\ndata: {json.dumps(status)}\n\n"
+
+
+@bp.get("/imports/<job_id>/errors.csv")
+@api_auth
+def download_errors(job_id: str) -> Response:
+    """The rows that were not created, with their original columns, Row and Errors."""
+    return _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
+
+
+@bp.get("/imports/<job_id>/success.csv")
+@api_auth
+def download_success(job_id: str) -> Response:
+    """The created users with their temporary passwords (recorded in the audit trail)."""
+    session = db()
+    data = success_file(session, settings(), admin().tenant_id, admin().id, job_id)
+    session.commit()
+    return _csv(data, f"success-{job_id}.csv")
+
+
+@bp.post("/imports/<job_id>/acknowledge")
+@api_auth
+def acknowledge_import(job_id: str) -> Any:
+    """Destroy the temporary passwords (Continue)."""
+    session = db()
+    job = acknowledge(session, admin().tenant_id, admin().id, job_id)
+    session.commit()
+    status = status_from_db(session, job)
+    progress.publish(redis(), status)
+    return jsonify(status)
+
+
+@bp.post("/imports/<job_id>/cancel")
+@api_auth
+def cancel_import(job_id: str) -> Any:
+    """Stop before the next chunk; rows already created stay."""
+    session = db()
+    job = request_cancel(session, admin().tenant_id, admin().id, job_id)
+    session.commit()
+    status = status_from_db(session, job)
+    progress.publish(redis(), status)
+    return jsonify(status), 202

@@ -23,10 +23,12 @@ def init_app(app: Flask) -> None:
 
 
 @bp.app_template_filter("when")
-def when(value: datetime | None) -> str:
-    """A timestamp as admins read it: UTC, to the minute."""
-    if value is None:
+def when(value: datetime | str | None) -> str:
+    """A timestamp (or its ISO text) as admins read it: UTC, to the minute."""
+    if not value:
         return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:  # SQLite hands back naive datetimes; they were stored in UTC
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

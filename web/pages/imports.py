@@ -27,8 +27,8 @@ def _upload(upload_id: str) -> Upload:
 def upload_page() -> Any:
     """Create from file: drop or browse for a file, then Upload."""
     cfg = settings()
-    return render_template("upload.html", max_rows=cfg.max_rows,
-                           max_mb=round(cfg.max_upload_bytes / (1024 * 1024), 1))
+    max_size = f"{cfg.max_upload_bytes / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return render_template("upload.html", max_rows=cfg.max_rows, max_size=max_size)
 
 
 @bp.get("/imports/new/<upload_id>")

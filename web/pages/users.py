@@ -6,9 +6,7 @@ import math
 from typing import Any
 
 from flask import render_template, request
-from sqlalchemy import select
 
-from shared.models import ImportJob, Upload, User
 from shared.reference import KINDS, list_entities
 from shared.users import MAX_PER_PAGE, list_users
 from web.database import db
@@ -49,17 +47,9 @@ def _users_tab() -> dict[str, Any]:
 
 
 def _imports_tab() -> dict[str, Any]:
-    # Columns only: the upload's content (up to megabytes) is never loaded for a listing.
-    rows = db().execute(
-        select(ImportJob, Upload.filename, User.username)
-        .join(Upload, Upload.id == ImportJob.upload_id)
-        .outerjoin(User, User.id == ImportJob.created_by_id)
-        .where(ImportJob.tenant_id == admin().tenant_id)
-        .order_by(ImportJob.created_at.desc(), ImportJob.id)
-        .limit(RECENT_IMPORTS)
-    ).all()
-    return {"jobs": [{"job": job, "filename": filename, "started_by": username}
-                     for job, filename, username in rows]}
+    from shared.jobs import list_jobs
+
+    return {"jobs": list_jobs(db(), admin().tenant_id, limit=RECENT_IMPORTS)}
 
 
 @bp.get("/users")

@@ -1,0 +1,233 @@
+"""Import jobs: creation, status, listing, cancel, acknowledge, result files, expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from shared.audit import record
+from shared.encryption import decrypt
+from shared.errors import Conflict, Gone, NotFound
+from shared.mapping import check_mapping
+from shared.models import ImportJob, ImportRow, User, utcnow
+from shared.result_files import SuccessRow, errors_csv, success_csv
+from shared.settings import Settings
+from shared.uploads import get_upload, open_upload
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+NOT_CREATED = ("error", "duplicate", "cancelled")
+
+
+def create_job(
+    session: Session, tenant_id: int, actor_id: int | None, upload_id: str, raw_mapping: Any, dry_run: bool
+) -> ImportJob:
+    """A queued job for a checked mapping (InvalidMapping lists every problem otherwise)."""
+    upload = get_upload(session, tenant_id, upload_id)
+    check_mapping(session, tenant_id, raw_mapping, list(upload.headers))
+    job = ImportJob(
+        tenant_id=tenant_id,
+        upload_id=upload.id,
+        created_by_id=actor_id,
+        dry_run=bool(dry_run),
+        mapping=raw_mapping,
+        total=upload.row_count,
+    )
+    session.add(job)
+    session.flush()
+    record(
+        session, tenant_id, actor_id, "import.started", job.id, {"dry_run": job.dry_run, "rows": job.total}
+    )
+    return job
+
+
+def get_job(session: Session, tenant_id: int, job_id: str) -> ImportJob:
+    """One job of the tenant; another tenant's answers NotFound."""
+    job = session.get(ImportJob, job_id)
+    if job is None or job.tenant_id != tenant_id:
+        raise NotFound(f"Import {job_id}")
+    return job
+
+
+def row_counts(session: Session, job_id: str) -> dict[str, int]:
+    """How many rows of the job are in each state."""
+    rows = session.execute(
+        select(ImportRow.status, func.count()).where(ImportRow.job_id == job_id).group_by(ImportRow.status)
+    )
+    return {status: count for status, count in rows}
+
+
+def counts_of(job: ImportJob, by_status: dict[str, int]) -> dict[str, int]:
+    """The contract's counts; a dry run's `created` are the rows that would be created."""
+    created = by_status.get("created", 0) + by_status.get("valid", 0)
+    duplicates = by_status.get("duplicate", 0)
+    errors = by_status.get("error", 0)
+    processed = created + duplicates + errors
+    total = job.total
+    percent = 100 if total == 0 and job.status in TERMINAL else (processed * 100 // total if total else 0)
+    return {
+        "total": total,
+        "processed": processed,
+        "created": created,
+        "duplicates": duplicates,
+        "errors": errors,
+        "percent": min(percent, 100),
+    }
+
+
+def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
+    """The JSON status of a job (API.md), from counts of the database or of Redis."""
+    base = f"/api/v1/imports/{job.id}"
+    links: dict[str, str] = {"self": base}
+    if counts["duplicates"] + counts["errors"] > 0 or (
+        job.status == "cancelled" and counts["processed"] < job.total
+    ):
+        links["errors"] = f"{base}/errors.csv"
+    if counts["created"] > 0 and not job.dry_run and job.passwords_destroyed_at is None:
+        links["success"] = f"{base}/success.csv"
+    return {
+        "id": job.id,
+        "status": job.status,
+        "dry_run": job.dry_run,
+        **counts,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "error": job.error,
+        "filename": job.upload.filename,
+        "upload_id": job.upload_id,
+        "created_by": job.created_by.username if job.created_by else None,
+        "cancel_requested": job.cancel_requested,
+        "passwords_destroyed": job.passwords_destroyed_at is not None,
+        "links": links,
+    }
+
+
+def status_from_db(session: Session, job: ImportJob) -> dict[str, Any]:
+    """The job's status with counts from the database (the final truth)."""
+    return job_status(job, counts_of(job, row_counts(session, job.id)))
+
+
+def list_jobs(session: Session, tenant_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """The tenant's jobs, newest first, with their counts."""
+    jobs = session.scalars(
+        select(ImportJob)
+        .where(ImportJob.tenant_id == tenant_id)
+        .order_by(ImportJob.created_at.desc())
+        .limit(limit)
+    ).all()
+    if not jobs:
+        return []
+    grouped: dict[str, dict[str, int]] = {job.id: {} for job in jobs}
+    for job_id, status, count in session.execute(
+        select(ImportRow.job_id, ImportRow.status, func.count())
+        .where(ImportRow.job_id.in_(list(grouped)))
+        .group_by(ImportRow.job_id, ImportRow.status)
+    ):
+        grouped[job_id][status] = count
+    return [job_status(job, counts_of(job, grouped[job.id])) for job in jobs]
+
+
+def request_cancel(session: Session, tenant_id: int, actor_id: int | None, job_id: str) -> ImportJob:
+    """Ask the job to stop before its next chunk (rows already created stay)."""
+    job = get_job(session, tenant_id, job_id)
+    if job.status in TERMINAL:
+        raise Conflict("already_finished", f"The import is already {job.status}.")
+    job.cancel_requested = True
+    if job.status == "queued":
+        job.status, job.finished_at = "cancelled", utcnow()
+    record(session, tenant_id, actor_id, "import.cancel_requested", job.id)
+    return job
+
+
+def acknowledge(session: Session, tenant_id: int, actor_id: int | None, job_id: str) -> ImportJob:
+    """Destroy the job's temporary passwords (the admin pressed Continue)."""
+    job = get_job(session, tenant_id, job_id)
+    destroy_passwords(session, job)
+    record(session, tenant_id, actor_id, "import.acknowledged", job.id)
+    return job
+
+
+def destroy_passwords(session: Session, job: ImportJob) -> None:
+    """Forget every temporary password of the job."""
+    session.execute(
+        update(ImportRow)
+        .where(ImportRow.job_id == job.id, ImportRow.password_encrypted.is_not(None))
+        .values(password_encrypted=None)
+    )
+    if job.passwords_destroyed_at is None:
+        job.passwords_destroyed_at = utcnow()
+
+
+def purge_expired_passwords(session: Session, settings: Settings) -> int:
+    """Destroy passwords of jobs finished longer ago than the retention period; returns how many jobs."""
+    cutoff = utcnow() - timedelta(hours=settings.password_retention_hours)
+    jobs = session.scalars(
+        select(ImportJob).where(
+            ImportJob.passwords_destroyed_at.is_(None),
+            ImportJob.finished_at.is_not(None),
+            ImportJob.finished_at < cutoff,
+        )
+    ).all()
+    for job in jobs:
+        destroy_passwords(session, job)
+        record(session, job.tenant_id, None, "import.passwords_expired", job.id)
+    return len(jobs)
+
+
+def success_file(
+    session: Session, settings: Settings, tenant_id: int, actor_id: int | None, job_id: str
+) -> bytes:
+    """success.csv with the temporary passwords; 410 once they are destroyed."""
+    job = get_job(session, tenant_id, job_id)
+    if job.passwords_destroyed_at is not None:
+        raise Gone(
+            "passwords_destroyed",
+            "The temporary passwords were destroyed; reset passwords on the Users page.",
+        )
+    if job.dry_run:
+        raise NotFound(f"Success details of dry run {job_id}")
+    rows = session.scalars(
+        select(ImportRow)
+        .where(ImportRow.job_id == job.id, ImportRow.status == "created")
+        .order_by(ImportRow.row_number)
+    ).all()
+    record(session, tenant_id, actor_id, "import.success_downloaded", job.id, {"rows": len(rows)})
+    return success_csv(
+        SuccessRow(
+            row=r.row_number,
+            username=r.username or "",
+            email=r.email or "",
+            extension=r.extension or "",
+            password=decrypt(settings, r.password_encrypted) if r.password_encrypted else "",
+            sip=r.sip or "",
+        )
+        for r in rows
+    )
+
+
+def errors_file(session: Session, settings: Settings, tenant_id: int, job_id: str) -> bytes:
+    """errors.csv: each row not created, with its original columns, Row and Errors."""
+    job = get_job(session, tenant_id, job_id)
+    failed = {
+        r.row_number: r.messages or []
+        for r in session.scalars(
+            select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.status.in_(NOT_CREATED))
+        )
+    }
+    table = open_upload(settings, job.upload)
+
+    def rows() -> Iterator[tuple[int, dict[str, str], list[str]]]:
+        for row in table.rows():
+            if row.number in failed:
+                yield row.number, row.values, failed[row.number]
+
+    return errors_csv(list(job.upload.headers), rows())
+
+
+def users_of_job(session: Session, job_id: str) -> int:
+    """How many users the job created (for checks and the pages)."""
+    return session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) or 0

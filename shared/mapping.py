@@ -1,0 +1,259 @@
+"""The column mapping of an import: parsed and checked as a whole before a job exists."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.errors import InvalidMapping
+from shared.models import AUTH_TYPES, SIP_MODES, Desk, PbxDomain, Role, SkillGroup
+from shared.reference import LABELS
+
+KNOWN_KEYS = {
+    "username",
+    "email",
+    "extension",
+    "role",
+    "first_name",
+    "last_name",
+    "desk",
+    "skill_groups",
+    "sip",
+    "auth_type",
+    "security",
+    "digits_only_passwords",
+}
+FIELD_LABELS = {
+    "username": "Username",
+    "email": "Email",
+    "extension": "Virtual Extension",
+    "role": "Role",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "desk": "Desk",
+    "skill_groups": "Skill Groups",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a field's value comes from: a column of the file, or one value for all rows."""
+
+    column: str | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Security:
+    allowed_networks: list[str] | None = None
+    session_timeout_minutes: int | None = None
+    force_password_change: bool = True
+    lock_after_failed_logins: int | None = None
+
+
+@dataclass(frozen=True)
+class Mapping:
+    username: str
+    email: str
+    extension: str | None  # the column, or None to generate
+    role: Source
+    first_name: str | None = None
+    last_name: str | None = None
+    desk: Source | None = None
+    skill_groups: Source | None = None
+    sip_mode: str = "webrtc"
+    pbx_domain_id: int | None = None
+    device_column: str | None = None
+    uri_column: str | None = None
+    auth_type: str = "default"
+    security: Security | None = None
+    digits_only_passwords: bool = False
+    problems: list[dict[str, str]] = field(default_factory=list, compare=False, repr=False)
+
+
+class _Parser:
+    """Collects every problem instead of stopping at the first."""
+
+    def __init__(self, raw: dict[str, Any], headers: list[str]) -> None:
+        self.raw = raw
+        self.headers = headers
+        self.problems: list[dict[str, str]] = []
+        self.ids: list[tuple[str, type, int]] = []  # (field, model, id) to check against the tenant
+
+    def problem(self, field_name: str, message: str) -> None:
+        self.problems.append({"field": field_name, "message": message})
+
+    def column(self, field_name: str, spec: Any, label: str) -> str | None:
+        if not isinstance(spec, dict) or not isinstance(spec.get("column"), str) or not spec["column"]:
+            self.problem(field_name, f'{label} must be given as {{"column": "<header>"}}.')
+            return None
+        if spec["column"] not in self.headers:
+            self.problem(field_name, f'{label}: the file has no column "{spec["column"]}".')
+            return None
+        return spec["column"]
+
+    def optional_column(self, name: str) -> str | None:
+        spec = self.raw.get(name)
+        return None if spec is None else self.column(name, spec, FIELD_LABELS[name])
+
+    def source(self, name: str, model: type, many: bool = False) -> Source | None:
+        spec = self.raw.get(name)
+        label = FIELD_LABELS[name]
+        if spec is None:
+            return None
+        if isinstance(spec, dict) and "column" in spec:
+            column = self.column(name, spec, label)
+            return Source(column=column) if column else None
+        if isinstance(spec, dict) and "value" in spec:
+            values = spec["value"] if many else [spec["value"]]
+            if many and not isinstance(values, list):
+                self.problem(name, f"{label}: value must be a list of IDs.")
+                return None
+            good = []
+            for value in values:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    self.problem(name, f"{label}: {value!r} is not an ID.")
+                else:
+                    self.ids.append((name, model, value))
+                    good.append(value)
+            return Source(value=good if many else (good[0] if good else None))
+        self.problem(name, f'{label} must be {{"column": "<header>"}} or {{"value": <ID>}}.')
+        return None
+
+
+def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser]:
+    """Parse the shape of a mapping against the file's headers (no database needed)."""
+    p = _Parser(raw if isinstance(raw, dict) else {}, headers)
+    if not isinstance(raw, dict):
+        p.problem("mapping", "The mapping must be a JSON object.")
+        return None, p
+    for key in sorted(set(raw) - KNOWN_KEYS):
+        p.problem(key, f'Unknown mapping field "{key}".')
+    for required in ("username", "email", "extension", "role"):
+        if raw.get(required) is None:
+            p.problem(required, f"{FIELD_LABELS[required]} must be mapped.")
+    username = p.column("username", raw["username"], "Username") if raw.get("username") else None
+    email = p.column("email", raw["email"], "Email") if raw.get("email") else None
+    extension: str | None = None
+    ext_spec = raw.get("extension")
+    if isinstance(ext_spec, dict) and ext_spec.get("generate") is True:
+        extension = None
+    elif ext_spec is not None:
+        extension = p.column("extension", ext_spec, "Virtual Extension")
+    role = p.source("role", Role)
+    desk = p.source("desk", Desk)
+    skill_groups = p.source("skill_groups", SkillGroup, many=True)
+    first_name, last_name = p.optional_column("first_name"), p.optional_column("last_name")
+    sip = raw.get("sip") or {"mode": "webrtc"}
+    mode = sip.get("mode") if isinstance(sip, dict) else None
+    domain_id = device = uri = None
+    if mode not in SIP_MODES:
+        p.problem("sip.mode", f"SIP mode must be one of {', '.join(SIP_MODES)}.")
+    elif mode == "classic_pbx":
+        domain_id = sip.get("domain_id")
+        if isinstance(domain_id, bool) or not isinstance(domain_id, int):
+            p.problem("sip.domain_id", "Use CommPeak classic PBX needs a PBX domain.")
+            domain_id = None
+        else:
+            p.ids.append(("sip.domain_id", PbxDomain, domain_id))
+        if sip.get("device") is None:
+            p.problem("sip.device", "Use CommPeak classic PBX needs the column with PBX device numbers.")
+        else:
+            device = p.column("sip.device", sip["device"], "PBX device")
+    elif mode == "custom_uri":
+        if sip.get("uri") is None:
+            p.problem("sip.uri", "Use Custom URI needs the column with each user's SIP URI.")
+        else:
+            uri = p.column("sip.uri", sip["uri"], "SIP URI")
+    auth_type = raw.get("auth_type", "default")
+    if auth_type not in AUTH_TYPES:
+        p.problem("auth_type", f"Authentication type must be one of {', '.join(AUTH_TYPES)}.")
+    security = _security(p, raw.get("security"))
+    digits_only = raw.get("digits_only_passwords", False)
+    if not isinstance(digits_only, bool):
+        p.problem("digits_only_passwords", "digits_only_passwords must be true or false.")
+    if p.problems or username is None or email is None or role is None:
+        return None, p
+    mapping = Mapping(
+        username=username,
+        email=email,
+        extension=extension,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        desk=desk,
+        skill_groups=skill_groups,
+        sip_mode=mode,
+        pbx_domain_id=domain_id,
+        device_column=device,
+        uri_column=uri,
+        auth_type=auth_type,
+        security=security,
+        digits_only_passwords=digits_only,
+    )
+    return mapping, p
+
+
+def _positive(p: _Parser, raw: dict[str, Any], key: str, label: str, most: int) -> int | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        p.problem(f"security.{key}", f"{label} must be a whole number from 1 to {most}.")
+        return None
+    return value
+
+
+def _security(p: _Parser, raw: Any) -> Security | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        p.problem("security", "Advanced security settings must be an object or null.")
+        return None
+    networks = raw.get("allowed_networks")
+    clean: list[str] | None = None
+    if networks not in (None, []):
+        if not isinstance(networks, list):
+            p.problem("security.allowed_networks", "Allowed IP networks must be a list of CIDR networks.")
+        else:
+            clean = []
+            for net in networks:
+                try:
+                    clean.append(str(ipaddress.ip_network(str(net).strip(), strict=False)))
+                except ValueError:
+                    p.problem("security.allowed_networks", f'"{net}" is not an IP network like 10.0.0.0/8.')
+    force = raw.get("force_password_change", True)
+    if not isinstance(force, bool):
+        p.problem("security.force_password_change", "Force password change must be true or false.")
+        force = True
+    return Security(
+        allowed_networks=clean,
+        session_timeout_minutes=_positive(p, raw, "session_timeout_minutes", "Session timeout", 7 * 24 * 60),
+        force_password_change=force,
+        lock_after_failed_logins=_positive(
+            p, raw, "lock_after_failed_logins", "Lock after failed logins", 100
+        ),
+    )
+
+
+def check_mapping(session: Session, tenant_id: int, raw: Any, headers: list[str]) -> Mapping:
+    """The parsed mapping, or InvalidMapping listing every problem (columns and IDs of the tenant)."""
+    mapping, p = parse_mapping(raw, headers)
+    for field_name, model, entity_id in p.ids:
+        entity = session.get(model, entity_id)
+        if entity is None or entity.tenant_id != tenant_id:
+            p.problem(field_name, f"{LABELS[model]} {entity_id} does not exist.")
+    if p.problems or mapping is None:
+        raise InvalidMapping(p.problems)
+    return mapping
+
+
+def load_mapping(raw: dict[str, Any], headers: list[str]) -> Mapping:
+    """Rebuild a mapping that was checked when its job was made."""
+    mapping, p = parse_mapping(raw, headers)
+    if mapping is None:
+        raise InvalidMapping(p.problems)
+    return mapping

@@ -1,0 +1,167 @@
+"""Reliability promises: concurrent imports, reruns, cancel, failure, expiry."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from shared import processing
+from shared.jobs import create_job, errors_file, purge_expired_passwords, request_cancel
+from shared.models import ImportJob, ImportRow, Tenant, Upload, User
+from shared.uploads import store_upload
+from tests.builders import parse_csv, to_csv
+
+
+def _mapping(role_id: int) -> dict:
+    return {
+        "username": {"column": "Username"},
+        "email": {"column": "Email"},
+        "extension": {"generate": True},
+        "role": {"value": role_id},
+    }
+
+
+def _rows(names) -> bytes:
+    return to_csv([{"Username": n, "Email": f"{n}@example.com"} for n in names], ["Username", "Email"])
+
+
+def test_two_overlapping_imports_at_once_create_no_user_or_extension_twice(imports, worker, session):
+    role = imports.reference("roles")["Agent"]
+    first = imports.upload(_rows([f"ov{i:03d}" for i in range(0, 150)])).get_json()
+    second = imports.upload(_rows([f"ov{i:03d}" for i in range(100, 250)])).get_json()
+    answers = {}
+
+    def start(key: str, upload_id: str) -> None:
+        answers[key] = imports.start(upload_id, _mapping(role)).get_json()["id"]
+
+    threads = [
+        threading.Thread(target=start, args=("a", first["upload_id"])),
+        threading.Thread(target=start, args=("b", second["upload_id"])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [imports.wait_done(answers[k]) for k in ("a", "b")]
+    assert all(s["status"] == "succeeded" for s in done)
+    assert sum(s["created"] for s in done) == 250
+    assert sum(s["duplicates"] for s in done) == 50
+    usernames = list(session.scalars(select(User.username).where(User.import_id.is_not(None))))
+    extensions = list(session.scalars(select(User.extension)))
+    assert len(usernames) == len(set(usernames)) == 250
+    assert len(extensions) == len(set(extensions))
+
+
+def _prepared_job(session, settings, names, chunk_size=None):
+    """A validated job made through the domain alone (no worker picks it up)."""
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    upload, _ = store_upload(session, settings, tenant.id, admin.id, "users.csv", _rows(names))
+    role_id = admin.role_id
+    job = create_job(session, tenant.id, admin.id, upload.id, _mapping(role_id), dry_run=False)
+    session.commit()
+    return tenant, job.id
+
+
+def test_chunk_run_twice_by_hand_creates_nothing_new(session, sessions, settings):
+    _, job_id = _prepared_job(session, settings, [f"tw{i}" for i in range(30)])
+    validated = processing.validate_job(sessions, settings, job_id)
+    assert validated.chunks == [0]
+    assert processing.process_chunk(sessions, settings, job_id, 0) == 30
+    secrets_before = dict(session.execute(select(ImportRow.row_number, ImportRow.password_encrypted)).all())
+    assert processing.process_chunk(sessions, settings, job_id, 0) == 0
+    assert processing.validate_job(sessions, settings, job_id).finished is True
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 30
+    assert (
+        dict(session.execute(select(ImportRow.row_number, ImportRow.password_encrypted)).all())
+        == secrets_before
+    )
+    assert session.get(ImportJob, job_id).status == "succeeded"
+
+
+def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sessions, settings):
+    _, job_id = _prepared_job(session, settings, [f"rd{i}" for i in range(20)])
+    processing.validate_job(sessions, settings, job_id)
+    # The same message delivered twice, both copies running at once on two workers.
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(processing.process_chunk(sessions, settings, job_id, 0))
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 20]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 20
+    statuses = set(session.scalars(select(ImportRow.status).where(ImportRow.job_id == job_id)))
+    assert statuses == {"created"}
+
+
+def test_cancel_stops_before_the_next_chunk(session, sessions, settings):
+    tenant, job_id = _prepared_job(session, settings, [f"cx{i}" for i in range(10)])
+    processing.validate_job(sessions, settings, job_id)
+    request_cancel(session, tenant.id, None, job_id)
+    session.commit()
+    assert processing.process_chunk(sessions, settings, job_id, 0) == 0
+    session.expire_all()
+    assert session.get(ImportJob, job_id).status == "cancelled"
+    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 0
+    rows = parse_csv(errors_file(session, settings, tenant.id, job_id).decode("utf-8-sig"))
+    assert len(rows) == 10 and {r["Errors"] for r in rows} == {"Not created: the import was cancelled"}
+
+
+def test_cancel_through_the_api(imports, worker):
+    role = imports.reference("roles")["Agent"]
+    up = imports.upload(_rows([f"ca{i}" for i in range(5)])).get_json()
+    job = imports.start(up["upload_id"], _mapping(role)).get_json()
+    resp = imports.client.post(f"/api/v1/imports/{job['id']}/cancel", headers=imports.auth)
+    final = imports.wait_done(job["id"])
+    if resp.status_code == 202:  # it may have finished before the cancel arrived
+        assert final["status"] in ("cancelled", "succeeded")
+    else:
+        assert resp.get_json()["error"]["code"] == "already_finished"
+
+
+def test_job_whose_file_cannot_be_read_fails_with_the_reason(imports, worker, session):
+    role = imports.reference("roles")["Agent"]
+    up = imports.upload(_rows(["fx1", "fx2"])).get_json()
+    session.execute(
+        update(Upload).where(Upload.id == up["upload_id"]).values(content=b"\x89PNG\r\n\x1a\n\x00\x00")
+    )
+    session.commit()
+    job = imports.start(up["upload_id"], _mapping(role)).get_json()
+    final = imports.wait_done(job["id"])
+    assert final["status"] == "failed"
+    assert final["error"] and "CSV or XLSX" in final["error"]
+    assert session.scalar(select(func.count()).select_from(User)) == 1
+    # The worker is still alive and takes the next job.
+    ok = imports.run(_rows(["fx3"]), _mapping(role))
+    assert ok["status"] == "succeeded" and ok["created"] == 1
+
+
+def test_passwords_expire_after_the_retention_period(imports, worker, session, settings):
+    role = imports.reference("roles")["Agent"]
+    status = imports.run(_rows(["ex1", "ex2"]), _mapping(role))
+    session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == status["id"])
+        .values(finished_at=ImportJob.finished_at - timedelta(hours=settings.password_retention_hours + 1))
+    )
+    session.commit()
+    assert purge_expired_passwords(session, settings) == 1
+    session.commit()
+    code, _ = imports.download(status["id"], "success")
+    assert code == 410
+    assert (
+        session.scalar(
+            select(func.count()).select_from(ImportRow).where(ImportRow.password_encrypted.is_not(None))
+        )
+        == 0
+    )

@@ -1,0 +1,135 @@
+/* Import page: live progress (Server-Sent Events, else polling every second) and the Upload Result. */
+(function () {
+  "use strict";
+  const { api, errorMessage, show } = window.Dialer;
+  const FINAL = ["succeeded", "failed", "cancelled"];
+  const RUNNING = ["queued", "validating", "running"];
+  const STATUS_TEXT = {
+    queued: "Queued: waiting for a worker…",
+    validating: "Validating the rows…",
+    running: "Creating users…",
+    succeeded: "Finished.",
+    failed: "The import failed.",
+    cancelled: "Cancelled.",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  let page, importId, dryRun, source = null, pollTimer = null, finished = false;
+
+  function render(status) {
+    if (finished) return;
+    const percent = Math.max(0, Math.min(100, Math.round(status.percent || 0)));
+    const bar = $("progress");
+    bar.value = percent;
+    bar.setAttribute("aria-valuenow", String(percent));
+    bar.setAttribute("aria-valuetext", percent + " %");
+    $("percent").textContent = percent + " %";
+    $("count-processed").textContent = status.processed ?? 0;
+    $("count-total").textContent = status.total ?? 0;
+    $("count-created").textContent = status.created ?? 0;
+    $("count-duplicates").textContent = status.duplicates ?? 0;
+    $("count-errors").textContent = status.errors ?? 0;
+    $("status-text").textContent = STATUS_TEXT[status.status] || status.status;
+    page.dataset.status = status.status;
+    show($("cancel"), RUNNING.includes(status.status) && !status.cancel_requested);
+    if (FINAL.includes(status.status)) {
+      finished = true;
+      stop();
+      renderFinal(status);
+    }
+  }
+
+  function renderFinal(status) {
+    const links = status.links || {};
+    if (status.status === "failed") {
+      $("job-error").textContent = status.error || "The file could not be processed.";
+      show($("job-error"), true);
+      show($("try-again"), true);
+      return;
+    }
+    $("result-created").textContent = status.created ?? 0;
+    $("result-duplicates").textContent = status.duplicates ?? 0;
+    $("result-errors").textContent = status.errors ?? 0;
+    show($("cancelled-note"), status.status === "cancelled");
+    const errors = $("download-errors");
+    if (links.errors) errors.href = links.errors;
+    show(errors, Boolean(links.errors));
+    const success = $("download-success");
+    if (links.success && !dryRun) success.href = links.success;
+    show(success, Boolean(links.success) && !dryRun);
+    show($("password-warning"), Boolean(links.success) && !dryRun);
+    show($("passwords-gone"), !links.success && !dryRun && (status.created || 0) > 0);
+    show($("result"), true);
+    $("result-heading").setAttribute("tabindex", "-1");
+    $("result-heading").focus();
+  }
+
+  function stop() {
+    if (source) { source.close(); source = null; }
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  }
+
+  async function poll() {
+    pollTimer = null;
+    const result = await api("GET", "/api/v1/imports/" + encodeURIComponent(importId));
+    if (result.ok) render(result.data);
+    if (!finished) pollTimer = setTimeout(poll, 1000);
+  }
+
+  function startPolling() {
+    if (source) { source.close(); source = null; }
+    if (!finished && !pollTimer) pollTimer = setTimeout(poll, 1000);
+  }
+
+  function listen() {
+    if (!window.EventSource) { startPolling(); return; }
+    source = new EventSource("/api/v1/imports/" + encodeURIComponent(importId) + "/events", { withCredentials: true });
+    source.addEventListener("progress", (event) => {
+      try { render(JSON.parse(event.data)); } catch (err) { /* a damaged event: the next one or polling will do */ }
+    });
+    // A stream that breaks before the final status: fall back to asking every second.
+    source.onerror = () => { if (!finished) startPolling(); };
+  }
+
+  async function cancel() {
+    $("cancel").disabled = true;
+    const result = await api("POST", "/api/v1/imports/" + encodeURIComponent(importId) + "/cancel");
+    if (!result.ok) {
+      $("action-error").textContent = errorMessage(result);
+      show($("action-error"), true);
+      $("cancel").disabled = false;
+      return;
+    }
+    $("status-text").textContent = "Cancelling…";
+    show($("cancel"), false);
+  }
+
+  async function proceed() {
+    if (dryRun) { window.location.assign(page.dataset.mappingUrl); return; }
+    const button = $("continue");
+    button.disabled = true;
+    const result = await api("POST", "/api/v1/imports/" + encodeURIComponent(importId) + "/acknowledge");
+    if (!result.ok) {
+      $("action-error").textContent = errorMessage(result);
+      show($("action-error"), true);
+      button.disabled = false;
+      return;
+    }
+    window.location.assign(page.dataset.usersUrl);
+  }
+
+  document.addEventListener("DOMContentLoaded", async function () {
+    page = $("import-page");
+    importId = page.dataset.importId;
+    dryRun = page.dataset.dryRun === "true";
+    $("cancel").addEventListener("click", cancel);
+    $("continue").addEventListener("click", proceed);
+    // Read the job first: a reload of a finished import shows its result at once.
+    const first = await api("GET", "/api/v1/imports/" + encodeURIComponent(importId));
+    if (first.ok) render(first.data);
+    else {
+      $("status-text").textContent = errorMessage(first);
+    }
+    if (!finished) listen();
+  });
+})();

@@ -1,0 +1,290 @@
+/* Mapping page: file columns -> user fields, as the mapping JSON of API.md; then Validate only or Import Users. */
+(function () {
+  "use strict";
+  const { api, el, errorMessage, show } = window.Dialer;
+  const COLUMN = "col:";  // option values: "col:<header>", "dialer", or "" (not mapped)
+  const DIALER = "dialer";
+  const LABELS = {
+    username: "Username", email: "Email", extension: "Virtual Extension", role: "Role",
+    first_name: "First name", last_name: "Last name", desk: "Desk", skill_groups: "Skill Groups",
+    sip: "SIP Settings", "sip.mode": "SIP Settings", "sip.domain_id": "PBX domain", "sip.device": "PBX device column",
+    "sip.uri": "SIP URI column", auth_type: "Authentication type", security: "Advanced security settings",
+    "security.allowed_networks": "Allowed IP networks", "security.session_timeout_minutes": "Session timeout",
+    "security.force_password_change": "Force password change at first login",
+    "security.lock_after_failed_logins": "Lock after N failed logins",
+    digits_only_passwords: "Digits-only passwords",
+  };
+  // Where each mapping key's control is, for the summary's links.
+  const CONTROLS = {
+    username: "map-username", email: "map-email", extension: "map-extension", role: "map-role",
+    first_name: "map-first_name", last_name: "map-last_name", desk: "map-desk", skill_groups: "map-skill_groups",
+    sip: "sip-webrtc", "sip.mode": "sip-webrtc", "sip.domain_id": "sip-domain", "sip.device": "sip-device",
+    "sip.uri": "sip-uri", auth_type: "auth-default", security: "security-toggle",
+    "security.allowed_networks": "sec-networks", "security.session_timeout_minutes": "sec-timeout",
+    "security.force_password_change": "sec-force", "security.lock_after_failed_logins": "sec-lock",
+    digits_only_passwords: "digits-only",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  let uploadId = null;
+
+  function fillColumns(select, headers, withDialer) {
+    select.replaceChildren();
+    if (select.dataset.empty) select.append(el("option", { value: "", text: select.dataset.empty }));
+    if (withDialer) select.append(el("option", { value: DIALER, text: "From Dialer" }));
+    const group = withDialer ? el("optgroup", { label: "File columns" }) : select;
+    headers.forEach((h) => group.append(el("option", { value: COLUMN + h, text: h })));
+    if (withDialer) select.append(group);
+  }
+
+  function fillEntities(select, items) {
+    select.replaceChildren();
+    if (select.dataset.empty) select.append(el("option", { value: "", text: select.dataset.empty }));
+    items.forEach((item) => {
+      const extra = item.domain ? " · " + item.domain : "";
+      select.append(el("option", { value: String(item.id), text: item.name + extra + " (ID " + item.id + ")" }));
+    });
+  }
+
+  function setColumn(select, source) {
+    if (source && typeof source.column === "string") {
+      const wanted = COLUMN + source.column;
+      if ([...select.options].some((o) => o.value === wanted)) select.value = wanted;
+    }
+  }
+
+  /* Role, Desk, Skill Groups: a column, or From Dialer with the chosen entities. */
+  function setSource(key, source) {
+    const select = $("map-" + key);
+    const values = $("map-" + key + "-value");
+    if (source && typeof source.column === "string") {
+      setColumn(select, source);
+    } else if (source && source.value !== undefined && source.value !== null) {
+      select.value = DIALER;
+      const wanted = (Array.isArray(source.value) ? source.value : [source.value]).map(String);
+      [...values.options].forEach((o) => { o.selected = wanted.includes(o.value); });
+    }
+    syncSource(key);
+  }
+
+  function syncSource(key) {
+    show($(key + "-dialer"), $("map-" + key).value === DIALER);
+  }
+
+  function syncExtension() {
+    const generate = $("generate-extensions").checked;
+    $("map-extension").disabled = generate;
+  }
+
+  function syncSip() {
+    const mode = document.querySelector('input[name="sip-mode"]:checked').value;
+    show($("sip-classic-fields"), mode === "classic_pbx");
+    show($("sip-custom-fields"), mode === "custom_uri");
+  }
+
+  function syncSecurity() {
+    const on = $("security-toggle").checked;
+    $("security-toggle").setAttribute("aria-expanded", String(on));
+    show($("security-fields"), on);
+  }
+
+  function apply(mapping) {
+    ["username", "email", "first_name", "last_name"].forEach((key) => setColumn($("map-" + key), mapping[key]));
+    const ext = mapping.extension || {};
+    $("generate-extensions").checked = ext.generate === true;
+    setColumn($("map-extension"), ext);
+    ["role", "desk", "skill_groups"].forEach((key) => setSource(key, mapping[key]));
+    const sip = mapping.sip || { mode: "webrtc" };
+    const radio = $("sip-" + sip.mode);
+    if (radio) radio.checked = true;
+    if (sip.domain_id !== undefined && sip.domain_id !== null) $("sip-domain").value = String(sip.domain_id);
+    setColumn($("sip-device"), sip.device);
+    setColumn($("sip-uri"), sip.uri);
+    const auth = $("auth-" + (mapping.auth_type || "default"));
+    if (auth) auth.checked = true;
+    const sec = mapping.security;
+    $("security-toggle").checked = Boolean(sec);
+    if (sec) {
+      $("sec-networks").value = (sec.allowed_networks || []).join(", ");
+      $("sec-timeout").value = sec.session_timeout_minutes ?? "";
+      $("sec-lock").value = sec.lock_after_failed_logins ?? "";
+      $("sec-force").checked = sec.force_password_change !== false;
+    }
+    $("digits-only").checked = mapping.digits_only_passwords === true;
+    syncExtension();
+    syncSip();
+    syncSecurity();
+  }
+
+  function columnOf(select) {
+    return select.value.startsWith(COLUMN) ? { column: select.value.slice(COLUMN.length) } : null;
+  }
+
+  function wholeNumber(input) {
+    const raw = input.value.trim();
+    return raw === "" ? null : Number(raw);
+  }
+
+  /* The mapping JSON of API.md; unmapped optional fields are left out. */
+  function build() {
+    const mapping = {};
+    ["username", "email", "first_name", "last_name"].forEach((key) => {
+      const column = columnOf($("map-" + key));
+      if (column) mapping[key] = column;
+    });
+    if ($("generate-extensions").checked) mapping.extension = { generate: true };
+    else if (columnOf($("map-extension"))) mapping.extension = columnOf($("map-extension"));
+    ["role", "desk", "skill_groups"].forEach((key) => {
+      const select = $("map-" + key);
+      if (select.value === DIALER) {
+        const chosen = [...$("map-" + key + "-value").selectedOptions].map((o) => o.value).filter(Boolean).map(Number);
+        if (key === "skill_groups") {
+          if (chosen.length) mapping[key] = { value: chosen };
+        } else if (chosen.length) {
+          mapping[key] = { value: chosen[0] };
+        }
+      } else if (columnOf(select)) {
+        mapping[key] = columnOf(select);
+      }
+    });
+    const mode = document.querySelector('input[name="sip-mode"]:checked').value;
+    const sip = { mode: mode };
+    if (mode === "classic_pbx") {
+      if ($("sip-domain").value) sip.domain_id = Number($("sip-domain").value);
+      if (columnOf($("sip-device"))) sip.device = columnOf($("sip-device"));
+    } else if (mode === "custom_uri" && columnOf($("sip-uri"))) {
+      sip.uri = columnOf($("sip-uri"));
+    }
+    mapping.sip = sip;
+    mapping.auth_type = document.querySelector('input[name="auth-type"]:checked').value;
+    if ($("security-toggle").checked) {
+      const networks = $("sec-networks").value.split(",").map((s) => s.trim()).filter(Boolean);
+      mapping.security = {
+        allowed_networks: networks.length ? networks : null,
+        session_timeout_minutes: wholeNumber($("sec-timeout")),
+        force_password_change: $("sec-force").checked,
+        lock_after_failed_logins: wholeNumber($("sec-lock")),
+      };
+    } else {
+      mapping.security = null;
+    }
+    mapping.digits_only_passwords = $("digits-only").checked;
+    return mapping;
+  }
+
+  function clearErrors() {
+    document.querySelectorAll(".field-error").forEach((p) => { p.textContent = ""; show(p, false); });
+    document.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+    const summary = $("summary");
+    summary.replaceChildren();
+    show(summary, false);
+  }
+
+  function showSummary(title, items) {
+    const summary = $("summary");
+    summary.replaceChildren(el("p", { class: "summary-title", text: title }));
+    if (items.length) summary.append(el("ul", {}, items));
+    show(summary, true);
+    summary.focus();
+  }
+
+  /* 422 invalid_mapping: every problem beside its field, and all of them at the top. */
+  function showProblems(result) {
+    const details = (result.data && result.data.error && result.data.error.details) || [];
+    const problems = Array.isArray(details) ? details : [];
+    const items = problems.map((problem) => {
+      const field = String(problem.field || "");
+      const box = document.querySelector('.field-error[data-error-for="' + CSS.escape(field) + '"]');
+      if (box) {
+        box.textContent = problem.message;
+        show(box, true);
+      }
+      const control = $(CONTROLS[field] || "");
+      if (control) control.setAttribute("aria-invalid", "true");
+      const label = LABELS[field] || field;
+      const head = control ? el("a", { href: "#" + control.id, text: label }) : el("strong", { text: label || "Mapping" });
+      return el("li", {}, [head, ": " + problem.message]);
+    });
+    const n = problems.length;
+    showSummary(n ? "The mapping has " + n + " problem" + (n === 1 ? "" : "s") + ". Fix " + (n === 1 ? "it" : "them") + " and try again."
+      : errorMessage(result), items);
+  }
+
+  async function submit(dryRun) {
+    clearErrors();
+    const mapping = build();
+    const buttons = [$("validate-only"), $("import-users")];
+    buttons.forEach((b) => { b.disabled = true; });
+    $("mapping-form").setAttribute("aria-busy", "true");
+    // Kept for this tab only, so that coming back from a validation restores the choices.
+    sessionStorage.setItem("mapping:" + uploadId, JSON.stringify(mapping));
+    const result = await api("POST", "/api/v1/imports", { upload_id: uploadId, mapping: mapping, dry_run: dryRun });
+    $("mapping-form").removeAttribute("aria-busy");
+    if (result.status === 202 && result.data && result.data.id) {
+      window.location.assign("/imports/" + encodeURIComponent(result.data.id));
+      return;
+    }
+    buttons.forEach((b) => { b.disabled = false; });
+    if (result.status === 422) showProblems(result);
+    else showSummary(errorMessage(result), []);
+  }
+
+  function renderPreview(upload) {
+    const table = $("preview");
+    const caption = table.querySelector("caption");
+    table.replaceChildren(caption);
+    const head = el("tr", {}, upload.headers.map((h) => el("th", { scope: "col", text: h })));
+    table.append(el("thead", {}, [head]));
+    const body = el("tbody");
+    (upload.preview || []).forEach((row) => {
+      body.append(el("tr", {}, upload.headers.map((h) => el("td", { text: row[h] === null || row[h] === undefined ? "" : String(row[h]) }))));
+    });
+    table.append(body);
+    const shown = (upload.preview || []).length;
+    $("load-status").textContent = "The first " + shown + " row" + (shown === 1 ? "" : "s") + " of the file:";
+  }
+
+  async function load() {
+    const page = $("mapping-page");
+    uploadId = page.dataset.uploadId;
+    const [upload, roles, desks, skills, domains] = await Promise.all([
+      api("GET", "/api/v1/uploads/" + encodeURIComponent(uploadId)),
+      api("GET", "/api/v1/roles"),
+      api("GET", "/api/v1/desks"),
+      api("GET", "/api/v1/skill-groups"),
+      api("GET", "/api/v1/pbx-domains"),
+    ]);
+    const failed = [upload, roles, desks, skills, domains].find((r) => !r.ok);
+    if (failed) {
+      $("load-status").textContent = "";
+      showSummary("Could not load the file or the Dialer's lists: " + errorMessage(failed), []);
+      [$("validate-only"), $("import-users")].forEach((b) => { b.disabled = true; });
+      return;
+    }
+    const headers = upload.data.headers || [];
+    renderPreview(upload.data);
+    document.querySelectorAll("select.column-select").forEach((s) => fillColumns(s, headers, false));
+    document.querySelectorAll("select.source-select").forEach((s) => fillColumns(s, headers, true));
+    fillEntities($("map-role-value"), roles.data.items);
+    fillEntities($("map-desk-value"), desks.data.items);
+    fillEntities($("map-skill_groups-value"), skills.data.items);
+    fillEntities($("sip-domain"), domains.data.items);
+    $("map-role").value = DIALER;  // the Role has no "not mapped": one role for all unless a column is chosen
+    let mapping = upload.data.suggested_mapping || {};
+    try {
+      const saved = JSON.parse(sessionStorage.getItem("mapping:" + uploadId) || "null");
+      if (saved) mapping = saved;
+    } catch (err) { /* a damaged saved mapping: use the suggestion */ }
+    apply(mapping);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    ["role", "desk", "skill_groups"].forEach((key) => $("map-" + key).addEventListener("change", () => syncSource(key)));
+    $("generate-extensions").addEventListener("change", syncExtension);
+    document.querySelectorAll('input[name="sip-mode"]').forEach((r) => r.addEventListener("change", syncSip));
+    $("security-toggle").addEventListener("change", syncSecurity);
+    $("validate-only").addEventListener("click", () => submit(true));
+    $("mapping-form").addEventListener("submit", (event) => { event.preventDefault(); submit(false); });
+    load();
+  });
+})();

@@ -1,0 +1,69 @@
+/* Users tab: Reset password shows the new temporary password once, in a dialog. */
+(function () {
+  "use strict";
+  const { api, errorMessage, show } = window.Dialer;
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const dialog = document.getElementById("reset-dialog");
+    if (!dialog) return;
+    const go = dialog.querySelector(".reset-go");
+    const copy = dialog.querySelector(".reset-copy");
+    const close = dialog.querySelector(".reset-close");
+    const output = dialog.querySelector("#temporary-password");
+    const errorBox = dialog.querySelector(".reset-error");
+    let userId = null;
+    let opener = null;
+
+    document.querySelectorAll(".reset-password").forEach(function (button) {
+      button.addEventListener("click", function () {
+        opener = button;
+        userId = button.dataset.userId;
+        dialog.querySelectorAll(".reset-username").forEach(function (n) { n.textContent = button.dataset.username; });
+        output.textContent = "";
+        show(dialog.querySelector(".reset-confirm"), true);
+        show(dialog.querySelector(".reset-result"), false);
+        show(errorBox, false);
+        show(go, true);
+        show(copy, false);
+        go.disabled = false;
+        close.textContent = "Cancel";
+        dialog.showModal();
+        go.focus();
+      });
+    });
+
+    go.addEventListener("click", async function () {
+      go.disabled = true;
+      const result = await api("POST", "/api/v1/users/" + encodeURIComponent(userId) + "/reset-password");
+      if (!result.ok) {
+        errorBox.textContent = errorMessage(result);
+        show(errorBox, true);
+        go.disabled = false;
+        return;
+      }
+      output.textContent = result.data.temporary_password;
+      show(dialog.querySelector(".reset-confirm"), false);
+      show(dialog.querySelector(".reset-result"), true);
+      show(go, false);
+      show(copy, Boolean(navigator.clipboard));
+      close.textContent = "Close";
+      close.focus();
+    });
+
+    copy.addEventListener("click", async function () {
+      try {
+        await navigator.clipboard.writeText(output.textContent);
+        copy.textContent = "Copied";
+      } catch (err) {
+        copy.textContent = "Select and copy it by hand";
+      }
+    });
+
+    // The password lives only in this dialog: wipe it when the dialog closes.
+    dialog.addEventListener("close", function () {
+      output.textContent = "";
+      copy.textContent = "Copy";
+      if (opener) opener.focus();
+    });
+  });
+})();
