@@ -115,7 +115,7 @@ def open_table(
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
             raise FileRejected("unsupported_format", f"This file is {what}, not a user list. {SAVE_AS}")
-    if data.startswith(b"PK"):
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a ZIP archive, as every .xlsx is
         return _open_xlsx(data, max_rows, sheet)
     return _open_csv(data, PurePath(filename).suffix.lower(), max_rows)
 
@@ -253,9 +253,8 @@ def _decode(data: bytes) -> tuple[str, str]:
     encoding = _utf16_without_bom(data[:4096])
     if encoding:
         return _strict(data, encoding), encoding
-    sample = data[:8192]
-    controls = sum(1 for b in sample if b < 32 and b not in b"\t\n\r\x0b\x0c\x1a")
-    if controls * 20 > max(len(sample), 100):  # archives, programs and other binaries
+    controls = sum(1 for b in data[:8192] if b < 32 and b not in b"\t\n\r\x0b\x0c\x1a")
+    if controls * 20 > max(min(len(data), 8192), 100):  # archives, programs and other binaries
         raise FileRejected(
             "unsupported_format", f"This file is binary data, not a text or Excel file. {SAVE_AS}"
         )
@@ -288,7 +287,7 @@ def _strict(data: bytes, encoding: str) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """Pick , ; TAB or | from the header line (the first line holding any of them outside quotes)."""
+    """Pick , ; TAB or | as the most frequent outside quotes in the header line (first line with any)."""
     lines: list[str] = []
     for line in _LINE_BREAK.split(text[:65536]):
         if lines and lines[-1].count('"') % 2:  # a quoted cell runs on over this line break
@@ -298,15 +297,15 @@ def _sniff_delimiter(text: str) -> str:
     for index, line in enumerate(lines[:50]):
         outside = line.split('"')[::2]
         counts = {d: sum(part.count(d) for part in outside) for d in _DELIMITERS}
-        present = "".join(d for d in _DELIMITERS if counts[d])
-        if len(present) == 1:
-            return present
-        if present:
-            # Several candidates: let csv.Sniffer weigh the following lines too, else the most frequent.
+        tied = "".join(d for d in _DELIMITERS if counts[d] and counts[d] == max(counts.values()))
+        if len(tied) == 1:
+            return tied
+        if tied:
+            # Sniffer only breaks ties (by the next lines): asked first, it picks "," over a commoner ";".
             try:
-                return csv.Sniffer().sniff("\n".join(lines[index : index + 20]), present).delimiter
+                return csv.Sniffer().sniff("\n".join(lines[index : index + 20]), tied).delimiter
             except csv.Error:
-                return max(present, key=counts.__getitem__)
+                return tied[0]
     return ","
 
 

@@ -75,6 +75,7 @@ class Settings:
     session_cookie_secure: bool = False
     login_rate_limit: str = "30 per minute"
     broker_visibility_timeout: int = 300
+    task_queue: str = "imports"
     var_dir: Path = PROJECT_ROOT / "var"
 
     @classmethod
@@ -118,6 +119,7 @@ class Settings:
             session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
             login_rate_limit=env.get("LOGIN_RATE_LIMIT") or "30 per minute",
             broker_visibility_timeout=_int(env, "BROKER_VISIBILITY_TIMEOUT", 300, 10),
+            task_queue=env.get("TASK_QUEUE") or "imports",
             var_dir=var_dir,
         )
 

@@ -91,7 +91,8 @@ def validate_row(row: Row, mapping: Mapping, refs: References) -> tuple[Draft, l
         problems.append("Username is missing")
     elif not USERNAME_RE.match(username):
         problems.append(f'Username "{username}" must be 3 to 64 letters, digits or . _ - @')
-    draft.username = username
+    else:
+        draft.username = username  # only valid values take part in duplicate checks
 
     email = v.get(mapping.email, "").strip()
     if not email:
@@ -101,7 +102,6 @@ def validate_row(row: Row, mapping: Mapping, refs: References) -> tuple[Draft, l
             draft.email = validate_email(email, check_deliverability=False).normalized.lower()
         except EmailNotValidError:
             problems.append(f'Email "{email}" is not a valid email address')
-            draft.email = email
 
     if mapping.extension is not None:
         raw = v.get(mapping.extension, "").strip()

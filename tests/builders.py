@@ -143,6 +143,9 @@ def to_xlsx_from_template(template: bytes, rows: list[dict[str, str]]) -> bytes:
                 int(value) if value.isdigit() and h in ("Virtual Extension", "Role ID", "Desk ID") else value
             )
         ws.append(cells)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # typed as text, as Excel does for a cell formatted as Text
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -103,6 +103,7 @@ def base_settings(database_url: str, redis_url: str, tmp_path_factory: pytest.Te
     return Settings(
         database_url=database_url,
         redis_url=f"{base}/{int(number) + offset}",
+        task_queue=f"test-{os.getpid()}-{offset}",
         secret_key="test-secret-key",
         encryption_key=Fernet.generate_key().decode(),
         argon2_memory_kib=1024,
@@ -139,7 +140,10 @@ def clean_db(engine: Engine, base_settings: Settings, sessions: sessionmaker[Ses
             conn.execute(table.delete())
     with sessions.begin() as session:
         seed_demo(session, base_settings.with_(demo_admin_password=ADMIN_PASSWORD))
-    Redis.from_url(base_settings.redis_url).flushdb()
+    # Only our own keys: flushing would also drop the broker's queue bindings under a live worker.
+    redis = Redis.from_url(base_settings.redis_url)
+    for key in redis.scan_iter("import:*"):
+        redis.delete(key)
 
 
 @pytest.fixture
@@ -187,6 +191,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         ARGON2_MEMORY_KIB=str(settings.argon2_memory_kib),
         ARGON2_TIME_COST=str(settings.argon2_time_cost),
         CHUNK_SIZE=str(settings.chunk_size),
+        TASK_QUEUE=settings.task_queue,
         VAR_DIR=str(settings.var_dir),
         FLOWER_BASIC_AUTH="test:test",
     )

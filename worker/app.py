@@ -19,6 +19,8 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         result_serializer="json",
         task_ignore_result=True,
+        # Workers consume this queue; separate deployments (or test runs) sharing a Redis use their own.
+        task_default_queue=settings.task_queue,
         # A task is acknowledged only once done, and comes back if its worker dies.
         task_acks_late=True,
         task_reject_on_worker_lost=True,

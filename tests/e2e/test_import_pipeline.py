@@ -335,16 +335,16 @@ def test_list_imports_newest_first(imports, worker):
         "role": {"value": imports.reference("roles")["Agent"]},
     }
     first = imports.run(
-        to_csv([{"Username": "l1", "Email": "l1@example.com"}], ["Username", "Email"]), mapping
+        to_csv([{"Username": "li1", "Email": "li1@example.com"}], ["Username", "Email"]), mapping
     )
     second = imports.run(
-        to_csv([{"Username": "l2", "Email": "l2@example.com"}], ["Username", "Email"]), mapping
+        to_csv([{"Username": "li2", "Email": "li2@example.com"}], ["Username", "Email"]), mapping
     )
     items = imports.client.get("/api/v1/imports", headers=imports.auth).get_json()["items"]
     assert [i["id"] for i in items] == [second["id"], first["id"]]
     assert items[0]["filename"] == "users.csv" and items[0]["created_by"] == "admin"
     users = imports.client.get(f"/api/v1/users?import_id={first['id']}", headers=imports.auth).get_json()
-    assert [u["username"] for u in users["items"]] == ["l1"]
+    assert [u["username"] for u in users["items"]] == ["li1"]
 
 
 def test_templates_have_every_field_and_an_example(imports):

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import render_template, request
 
+from shared.jobs import list_jobs
 from shared.reference import KINDS, list_entities
 from shared.users import MAX_PER_PAGE, list_users
 from web.database import db
@@ -35,20 +36,27 @@ def _users_tab() -> dict[str, Any]:
     import_id = request.args.get("import_id", "").strip()
     per_page = _positive_arg("per_page", PER_PAGE, MAX_PER_PAGE)
     page_no = _positive_arg("page", 1, 1_000_000)
-    page = list_users(db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None,
-                      import_id=import_id or None)
+    page = list_users(
+        db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None, import_id=import_id or None
+    )
     pages = max(1, math.ceil(page.total / per_page))
     if page_no > pages:  # past the end (e.g. after a narrower search): show the last page
         page_no = pages
-        page = list_users(db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None,
-                          import_id=import_id or None)
-    return {"users": page.items, "total": page.total, "page": page_no, "pages": pages,
-            "per_page": per_page, "q": q, "import_id": import_id}
+        page = list_users(
+            db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None, import_id=import_id or None
+        )
+    return {
+        "users": page.items,
+        "total": page.total,
+        "page": page_no,
+        "pages": pages,
+        "per_page": per_page,
+        "q": q,
+        "import_id": import_id,
+    }
 
 
 def _imports_tab() -> dict[str, Any]:
-    from shared.jobs import list_jobs
-
     return {"jobs": list_jobs(db(), admin().tenant_id, limit=RECENT_IMPORTS)}
 
 

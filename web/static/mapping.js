@@ -98,8 +98,12 @@
     const radio = $("sip-" + sip.mode);
     if (radio) radio.checked = true;
     if (sip.domain_id !== undefined && sip.domain_id !== null) $("sip-domain").value = String(sip.domain_id);
-    setColumn($("sip-device"), sip.device);
-    setColumn($("sip-uri"), sip.uri);
+    // The suggestion's "columns" hints (not part of the mapping) pre-select the SIP columns;
+    // the PBX device falls back to the extension column, as the help page suggests.
+    const hints = mapping.columns || {};
+    const device = sip.device || (hints.device ? { column: hints.device } : ext.column ? { column: ext.column } : null);
+    setColumn($("sip-device"), device);
+    setColumn($("sip-uri"), sip.uri || (hints.sip_uri ? { column: hints.sip_uri } : null));
     const auth = $("auth-" + (mapping.auth_type || "default"));
     if (auth) auth.checked = true;
     const sec = mapping.security;
@@ -199,7 +203,10 @@
         box.textContent = problem.message;
         show(box, true);
       }
-      const control = $(CONTROLS[field] || "");
+      let control = $(CONTROLS[field] || "");
+      if (control && control.classList.contains("source-select") && control.value === DIALER) {
+        control = $(control.id + "-value");  // From Dialer: the problem is the chosen entity
+      }
       if (control) control.setAttribute("aria-invalid", "true");
       const label = LABELS[field] || field;
       const head = control ? el("a", { href: "#" + control.id, text: label }) : el("strong", { text: label || "Mapping" });

@@ -59,10 +59,14 @@
       }
     });
 
-    // The password lives only in this dialog: wipe it when the dialog closes.
-    dialog.addEventListener("close", function () {
+    // The password lives only in this dialog: wipe it as the dialog closes (button or Escape).
+    function wipe() {
       output.textContent = "";
       copy.textContent = "Copy";
+    }
+    close.addEventListener("click", wipe);
+    dialog.addEventListener("close", function () {
+      wipe();
       if (opener) opener.focus();
     });
   });

@@ -51,7 +51,7 @@ def test_reference_tabs_show_the_id_column_first(page, ui, sessions):
     expect(page.locator("#pbx-domains-table thead th").first).to_have_text("ID")
     ui.open_tab("Imports")
     expect(page.locator("#imports-table")).to_contain_text("No imports yet")
-    ui.screenshot("users-management-imports-tab")
+    ui.screenshot("users-management-imports-empty")
 
 
 def test_users_table_searches_and_pages(page, ui, sessions, settings):
@@ -61,8 +61,9 @@ def test_users_table_searches_and_pages(page, ui, sessions, settings):
     ui.login()
     expect(page.locator("#users-count")).to_have_text("56 users")  # 55 agents and the admin
     headers = page.locator("#users-table thead th")
-    expect(headers).to_have_text(["ID", "Username", "Email", "Name", "Virtual Extension", "Role", "Created",
-                                  "Actions"])
+    expect(headers).to_have_text(
+        ["ID", "Username", "Email", "Name", "Virtual Extension", "Role", "Created", "Actions"]
+    )
     expect(page.locator("#users-table tbody tr")).to_have_count(50)
     expect(page.get_by_text("Page 1 of 2")).to_be_visible()
     page.get_by_role("link", name="Next").click()
@@ -130,3 +131,20 @@ def test_wrong_password_is_refused_on_the_login_page(page, ui):
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_contain_text("Workspace, username or password is wrong")
     ui.screenshot("login-refused")
+
+
+@pytest.mark.parametrize("path", ["/users", "/users?tab=imports", "/imports/new"])
+def test_pages_fit_a_phone_screen(page, ui, path):
+    from playwright.sync_api import expect
+
+    ui.login()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(path)
+    expect(
+        page.get_by_role("link", name="Create from file")
+        .or_(page.get_by_role("heading", name="Create from file"))
+        .first
+    ).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+    ui.screenshot("phone" + path.replace("/", "-").replace("?", "-").replace("=", "-"))

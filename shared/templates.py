@@ -1,0 +1,49 @@
+"""Downloadable import templates: a header with every field and one example row."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from shared.result_files import csv_bytes
+
+TEMPLATE_HEADERS: list[str] = [
+    "Username",
+    "Email",
+    "Virtual Extension",
+    "Role ID",
+    "First Name",
+    "Last Name",
+    "Desk ID",
+    "Skill Groups",
+    "PBX Device",
+    "SIP URI",
+]
+EXAMPLE_ROW: list[str] = ["jdoe", "jdoe@example.com", "1001", "1", "John", "Doe", "1", "1;2", "", ""]
+# Cells Excel should hold as numbers, as a user typing them would get.
+_NUMERIC = {"Virtual Extension", "Role ID", "Desk ID"}
+
+
+def template_csv() -> bytes:
+    """The template as CSV: UTF-8 with BOM and CRLF, so Excel opens it with the right encoding."""
+    return csv_bytes([TEMPLATE_HEADERS, EXAMPLE_ROW])
+
+
+def template_xlsx() -> bytes:
+    """The template as an Excel workbook: bold header, sized columns, numbers where Excel has them."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Users"
+    sheet.append(TEMPLATE_HEADERS)
+    sheet.append(
+        [int(v) if h in _NUMERIC else v or None for h, v in zip(TEMPLATE_HEADERS, EXAMPLE_ROW, strict=True)]
+    )
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        sheet.column_dimensions[cell.column_letter].width = max(len(cell.value), 12) + 2
+    sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
