@@ -25,6 +25,7 @@ KNOWN_KEYS = {
     "auth_type",
     "security",
     "digits_only_passwords",
+    "columns",  # hints of the suggested mapping (SIP URI, device columns), ignored here
 }
 FIELD_LABELS = {
     "username": "Username",

@@ -24,7 +24,8 @@ def generate_password(digits_only: bool = False) -> str:
         candidate = "".join(secrets.choice(ALPHABET) for _ in range(PASSWORD_LENGTH))
         # Every class present, so the password passes any usual complexity rule.
         if (
-            any(c.islower() for c in candidate)
+            candidate[0].isalnum()  # a leading = + - would be neutralised in success.csv
+            and any(c.islower() for c in candidate)
             and any(c.isupper() for c in candidate)
             and any(c.isdigit() for c in candidate)
         ):

@@ -134,10 +134,19 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def clean_db(engine: Engine, base_settings: Settings, sessions: sessionmaker[Session]) -> None:
     """Empty every table, then seed the demo tenant with a known admin password."""
-    with engine.begin() as conn:
-        conn.execute(Base.metadata.tables["users"].update().values(import_id=None))
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(5):  # a chunk of the previous test may still be finishing in the worker
+        try:
+            with engine.begin() as conn:
+                conn.execute(Base.metadata.tables["users"].update().values(import_id=None))
+                for table in reversed(Base.metadata.sorted_tables):
+                    conn.execute(table.delete())
+            break
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(1)
     with sessions.begin() as session:
         seed_demo(session, base_settings.with_(demo_admin_password=ADMIN_PASSWORD))
     # Only our own keys: flushing would also drop the broker's queue bindings under a live worker.

@@ -297,7 +297,9 @@ def test_status_and_events_of_another_tenant_answer_404(imports, worker, session
         assert imports.client.post(f"/api/v1/imports/{status['id']}{path}", headers=theirs).status_code == 404
     assert imports.client.get(f"/api/v1/uploads/{status['upload_id']}", headers=theirs).status_code == 404
     assert imports.client.get("/api/v1/imports", headers=theirs).get_json()["items"] == []
-    assert imports.start(status["upload_id"], mapping).status_code == 202  # the owner still can
+    again = imports.start(status["upload_id"], mapping)  # the owner still can
+    assert again.status_code == 202
+    assert imports.wait_done(again.get_json()["id"])["duplicates"] == 1
     resp = imports.client.post(
         "/api/v1/imports", headers=theirs, json={"upload_id": status["upload_id"], "mapping": mapping}
     )

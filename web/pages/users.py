@@ -51,6 +51,7 @@ def _users_tab() -> dict[str, Any]:
         "page": page_no,
         "pages": pages,
         "per_page": per_page,
+        "per_page_arg": None if per_page == PER_PAGE else per_page,
         "q": q,
         "import_id": import_id,
     }

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from shared.models import Desk, ImportJob, Role, User
+from shared.models import Desk, ImportJob, Role, SkillGroup, User
 from shared.passwords import verify_password
 
 pytestmark = pytest.mark.browser
@@ -27,6 +27,11 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 def read_csv(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+
+
+def cell(value: str) -> str:
+    """A cell as a spreadsheet shows it: the result files guard formula-like cells with an apostrophe."""
+    return value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@") else value
 
 
 def people(prefix: str, count: int) -> list[list[str]]:
@@ -119,8 +124,21 @@ def test_csv_import_from_upload_to_users_table(page, ui, live_worker, sessions, 
     assert list(errors[0]) == ["Username", "Email", "First name", "Last name", "Row", "Errors"]
     with sessions() as session:
         user = session.scalar(select(User).where(User.username == "csvuser3"))
-        assert verify_password(settings, user.password_hash, success[2]["Temporary Password"])
+        assert verify_password(settings, user.password_hash, cell(success[2]["Temporary Password"]))
         assert user.role.name == "Agent" and user.first_name == "Ann" and user.last_name == "Smith3"
+        # The page sent the mapping exactly in the shape of API.md.
+        assert session.scalar(select(ImportJob.mapping)) == {
+            "username": {"column": "Username"},
+            "email": {"column": "Email"},
+            "first_name": {"column": "First name"},
+            "last_name": {"column": "Last name"},
+            "extension": {"generate": True},
+            "role": {"value": user.role_id},
+            "sip": {"mode": "webrtc"},
+            "auth_type": "default",
+            "security": None,
+            "digits_only_passwords": False,
+        }
 
     job_id = import_id_of(page)
     page.get_by_role("button", name="Continue").click()
@@ -156,6 +174,7 @@ def test_xlsx_import_with_columns_for_extension_role_and_desk(page, ui, live_wor
     with sessions() as session:
         supervisor = session.scalar(select(Role).where(Role.name == "Supervisor")).id
         support = session.scalar(select(Desk).where(Desk.name == "Support")).id
+        groups = sorted(session.scalars(select(SkillGroup.id).where(SkillGroup.name.in_(["English", "VIP"]))))
     book = Workbook()
     sheet = book.active
     sheet.append(["Username", "E-mail", "Ext", "Role ID", "Desk", "First Name"])
@@ -174,6 +193,8 @@ def test_xlsx_import_with_columns_for_extension_role_and_desk(page, ui, live_wor
     expect(page.get_by_label("Role", exact=True)).to_have_value("col:Role ID")
     expect(page.get_by_label("Role from Dialer")).to_be_hidden()
     expect(page.get_by_label("Desk", exact=True)).to_have_value("col:Desk")
+    page.get_by_label("Skill Groups", exact=True).select_option(label="From Dialer")
+    page.get_by_label("Skill Groups from Dialer").select_option([str(g) for g in groups])
     page.get_by_role("button", name="Import Users").click()
 
     ui.wait_for_result()
@@ -192,6 +213,7 @@ def test_xlsx_import_with_columns_for_extension_role_and_desk(page, ui, live_wor
     with sessions() as session:
         user = session.scalar(select(User).where(User.username == "xl2"))
         assert user.desk_id == support and user.first_name == "Xavier2"
+        assert sorted(g.id for g in user.skill_groups) == groups
 
 
 def test_fixing_the_error_file_and_uploading_it_again_creates_the_rest(
@@ -420,3 +442,69 @@ def test_progress_bar_moves_live_to_100(page, ui, live_worker, tmp_path):
     seen = [int(v) for v in page.evaluate("window.__seen")]
     assert seen == sorted(seen) and seen[-1] == 100, seen
     print("progress values seen:", seen)
+
+
+def test_a_file_dropped_on_the_drop_zone_is_uploaded(page, ui):
+    from playwright.sync_api import expect
+
+    ui.login()
+    page.goto("/imports/new")
+    dropped = page.evaluate_handle(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["Username,Email\\ndrop1,drop1@example.com\\n"], "dropped.csv",
+                                    { type: "text/csv" }));
+            return data;
+        }"""
+    )
+    page.dispatch_event("#dropzone", "dragover", {"dataTransfer": dropped})
+    expect(page.locator("#dropzone")).to_have_class(re.compile(r"\bdragover\b"))
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#chosen-file")).to_contain_text("dropped.csv")
+    page.get_by_role("button", name="Upload").click()
+    ui.wait_for_mapping()
+    expect(page.locator("#file-heading")).to_contain_text("dropped.csv")
+    expect(page.locator("#row-count")).to_have_text("1")
+
+
+def _finished_job(sessions, status: str, error: str | None = None) -> str:
+    from shared.models import Tenant, Upload
+
+    with sessions.begin() as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
+        upload = Upload(tenant_id=tenant.id, filename="broken.csv", format="csv", size=3, content=b"a,b",
+                        headers=["a", "b"], row_count=4)  # fmt: skip
+        session.add(upload)
+        session.flush()
+        job = ImportJob(
+            tenant_id=tenant.id, upload_id=upload.id, status=status, error=error, total=4, mapping={}
+        )
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def test_a_failed_import_says_why(page, ui, sessions):
+    from playwright.sync_api import expect
+
+    job_id = _finished_job(sessions, "failed", "The file could not be read: row 3 is cut short.")
+    ui.login()
+    page.goto(f"/imports/{job_id}")
+    alert = page.locator("#job-error")
+    expect(alert).to_have_text("The file could not be read: row 3 is cut short.")
+    expect(alert).to_have_attribute("role", "alert")
+    expect(page.locator("#status-text")).to_have_text("The import failed.")
+    expect(page.get_by_role("heading", name="Upload Result")).to_be_hidden()
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    ui.screenshot("4-result-failed")
+
+
+def test_a_cancelled_import_says_so(page, ui, sessions):
+    from playwright.sync_api import expect
+
+    job_id = _finished_job(sessions, "cancelled")
+    ui.login()
+    page.goto(f"/imports/{job_id}")
+    ui.wait_for_result()
+    expect(page.locator("#cancelled-note")).to_contain_text("This import was cancelled")
+    expect_counts(page, created=0, duplicates=0, errors=0)
