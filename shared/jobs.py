@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from shared.audit import record
 from shared.encryption import decrypt
@@ -115,6 +115,7 @@ def list_jobs(session: Session, tenant_id: int, limit: int = 100) -> list[dict[s
     """The tenant's jobs, newest first, with their counts."""
     jobs = session.scalars(
         select(ImportJob)
+        .options(selectinload(ImportJob.upload), selectinload(ImportJob.created_by))
         .where(ImportJob.tenant_id == tenant_id)
         .order_by(ImportJob.created_at.desc())
         .limit(limit)

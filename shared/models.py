@@ -170,7 +170,7 @@ class Upload(Base):
     format: Mapped[str] = mapped_column(String(8))
     size: Mapped[int] = mapped_column(Integer)
     # The file itself lives in the database so a worker on another machine finds it.
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when read
     headers: Mapped[list[str]] = mapped_column(JSON)
     row_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

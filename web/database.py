@@ -28,7 +28,12 @@ def db() -> Session:
     return g.db
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def close_db() -> None:
+    """Close the request's session now (before a long streaming answer)."""
     session = g.pop("db", None)
     if session is not None:
         session.close()
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    close_db()

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, jsonify, request, stream_with_context, url_for
-from shared.templates import template_csv, template_xlsx
 
 from shared import progress
 from shared.errors import DomainError, FileRejected
@@ -24,10 +23,11 @@ from shared.jobs import (
     status_from_db,
     success_file,
 )
+from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, preview_rows, store_upload, upload_as_dict
 from web.api import bp
 from web.api.auth import json_body
-from web.database import db, sessions
+from web.database import close_db, db, sessions
 from web.security import admin, api_auth
 from web.services import celery, redis, settings
 
@@ -145,6 +145,7 @@ def import_events(job_id: str) -> Response:
     tenant_id = admin().tenant_id
     first = _current_status(job_id)
     client, factory = redis(), sessions()
+    close_db()  # the stream may last minutes: it must not hold the request's connection
 
     def final_status() -> dict[str, Any]:
         with factory() as session:
