@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -39,7 +40,8 @@ def hashing_seconds(settings: Settings, rows: int, workers: int) -> float:
     """Wall time to hash `rows` passwords spread over `workers` processes."""
     share = [rows // workers + (1 if i < rows % workers else 0) for i in range(workers)]
     params = (settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
-    with ProcessPoolExecutor(workers) as pool:
+    # spawn, not fork: the parent holds threads and sockets a forked child could deadlock on.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_hash_batch, [(1, *params)] * workers))  # warm the processes up
         start = time.perf_counter()
         assert sum(pool.map(_hash_batch, [(n, *params) for n in share])) == rows
@@ -72,18 +74,12 @@ def main() -> None:
             "ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "SECRET_KEY": "bench",
             "DEMO_ADMIN_PASSWORD": "Bench-Admin-1",
+            "TASK_QUEUE": f"bench-{os.getpid()}",
             "LOGIN_RATE_LIMIT": "1000 per minute",
         }
         | {k: v for k, v in os.environ.items() if k.startswith("ARGON2_") or k == "CHUNK_SIZE"}
     )
-    env = dict(
-        os.environ,
-        DATABASE_URL=settings.database_url,
-        REDIS_URL=redis_url,
-        VAR_DIR=str(tmp),
-        ENCRYPTION_KEY=settings.encryption_key,
-        SECRET_KEY="bench",
-    )
+    env = dict(os.environ) | settings.to_env()
     py = sys.executable
     subprocess.run(
         [py, "-m", "alembic", "upgrade", "head"],
@@ -137,7 +133,7 @@ def main() -> None:
         }
         timings = []
         for run in range(args.runs):
-            data = _csv(args.rows, f"b{run}u")
+            data = _csv(args.rows, f"b{os.getpid()}r{run}u")
             start = time.perf_counter()
             up = client.post(
                 "/api/v1/uploads",

@@ -30,18 +30,9 @@ READY_TIMEOUT_SECONDS = 180
 
 def child_env(settings: Settings) -> dict[str, str]:
     """The environment every child gets: the resolved settings, so all of them agree."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=settings.database_url,
-        REDIS_URL=settings.redis_url,
-        SECRET_KEY=settings.secret_key,
-        ENCRYPTION_KEY=settings.encryption_key,
-        # Flower reads FLOWER_BASIC_AUTH itself, which keeps the password off its command line.
-        FLOWER_BASIC_AUTH=f"{settings.flower_user}:{settings.flower_password}",
-        PORT=str(settings.port),
-        VAR_DIR=str(settings.var_dir),
-        PYTHONUNBUFFERED="1",
-    )
+    # Flower reads FLOWER_BASIC_AUTH itself, which keeps the password off its command line.
+    env = dict(os.environ) | settings.to_env()
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -50,20 +41,32 @@ def processes(settings: Settings) -> dict[str, list[str]]:
     return {
         "web": [
             str(BIN / "gunicorn"),
-            "--worker-class", "gthread",
-            "--threads", "8",  # Server-Sent Events streams hold a thread each
-            "--bind", f"127.0.0.1:{settings.port}",
-            "--access-logfile", "-",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",  # Server-Sent Events streams hold a thread each
+            "--bind",
+            f"127.0.0.1:{settings.port}",
+            "--access-logfile",
+            "-",
             "web:create_app()",
         ],
         "worker": [
-            str(BIN / "celery"), "-A", "worker", "worker", "-B",
+            str(BIN / "celery"),
+            "-A",
+            "worker",
+            "worker",
+            "-B",
             "--loglevel=INFO",
             f"--schedule={settings.var_dir / 'celerybeat-schedule'}",
         ],
         "flower": [
-            str(BIN / "celery"), "-A", "worker", "flower",
-            "--address=127.0.0.1", f"--port={FLOWER_PORT}",
+            str(BIN / "celery"),
+            "-A",
+            "worker",
+            "flower",
+            "--address=127.0.0.1",
+            f"--port={FLOWER_PORT}",
         ],
         # Says "ready" (and how long it took) once /readyz answers 200, then waits.
         "ready": [sys.executable, "-m", "scripts.run", "--announce"],

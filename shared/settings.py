@@ -123,6 +123,30 @@ class Settings:
             var_dir=var_dir,
         )
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as environment variables, so a child process (worker, web) agrees with us."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "SECRET_KEY": self.secret_key,
+            "ENCRYPTION_KEY": self.encryption_key,
+            "MAX_ROWS": str(self.max_rows),
+            "MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "CHUNK_SIZE": str(self.chunk_size),
+            "ARGON2_MEMORY_KIB": str(self.argon2_memory_kib),
+            "ARGON2_TIME_COST": str(self.argon2_time_cost),
+            "ARGON2_PARALLELISM": str(self.argon2_parallelism),
+            "PASSWORD_RETENTION_HOURS": str(self.password_retention_hours),
+            "TOKEN_TTL_HOURS": str(self.token_ttl_hours),
+            "PORT": str(self.port),
+            "FLOWER_BASIC_AUTH": f"{self.flower_user}:{self.flower_password}",
+            "SESSION_COOKIE_SECURE": "true" if self.session_cookie_secure else "false",
+            "LOGIN_RATE_LIMIT": self.login_rate_limit,
+            "BROKER_VISIBILITY_TIMEOUT": str(self.broker_visibility_timeout),
+            "TASK_QUEUE": self.task_queue,
+            "VAR_DIR": str(self.var_dir),
+        } | ({"DEMO_ADMIN_PASSWORD": self.demo_admin_password} if self.demo_admin_password else {})
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some values changed (tests, CLI overrides)."""
         return replace(self, **changes)

@@ -6,18 +6,9 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-HEADERS = [
-    "Username",
-    "Email",
-    "Virtual Extension",
-    "Role ID",
-    "First Name",
-    "Last Name",
-    "Desk ID",
-    "Skill Groups",
-    "PBX Device",
-    "SIP URI",
-]
+from shared.templates import TEMPLATE_HEADERS
+
+HEADERS = TEMPLATE_HEADERS  # the files users fill in start from our template
 EXISTING = [
     ("existing0", "existing0@example.com", "9000"),
     ("existing1", "existing1@example.com", "9001"),

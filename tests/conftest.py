@@ -191,20 +191,7 @@ def auth(token: str) -> dict[str, str]:
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a worker process use these settings."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=settings.database_url,
-        REDIS_URL=settings.redis_url,
-        SECRET_KEY=settings.secret_key,
-        ENCRYPTION_KEY=settings.encryption_key,
-        ARGON2_MEMORY_KIB=str(settings.argon2_memory_kib),
-        ARGON2_TIME_COST=str(settings.argon2_time_cost),
-        CHUNK_SIZE=str(settings.chunk_size),
-        TASK_QUEUE=settings.task_queue,
-        VAR_DIR=str(settings.var_dir),
-        FLOWER_BASIC_AUTH="test:test",
-    )
-    return env
+    return dict(os.environ) | settings.to_env()
 
 
 class WorkerProcess:
