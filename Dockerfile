@@ -33,5 +33,5 @@ EXPOSE 8000 5555
 
 # gthread: Server-Sent Events streams hold a thread each. Gunicorn reads the number of
 # processes from WEB_CONCURRENCY (default 1).
-CMD ["gunicorn", "--worker-class", "gthread", "--threads", "8", "--bind", "0.0.0.0:8000", \
+CMD ["gunicorn", "--worker-class", "gthread", "--threads", "32", "--bind", "0.0.0.0:8000", \
      "--access-logfile", "-", "web:create_app()"]

@@ -44,7 +44,7 @@ def processes(settings: Settings) -> dict[str, list[str]]:
             "--worker-class",
             "gthread",
             "--threads",
-            "8",  # Server-Sent Events streams hold a thread each
+            "32",  # each open progress page (Server-Sent Events) holds a thread
             "--bind",
             f"127.0.0.1:{settings.port}",
             "--access-logfile",
