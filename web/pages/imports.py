@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template
-from sqlalchemy.orm import defer
 
-from shared.errors import NotFound
-from shared.models import ImportJob, Upload
+from shared.jobs import get_job
+from shared.uploads import get_upload
 from web.database import db
 from web.pages import bp
 from web.security import admin, page_auth
 from web.services import settings
-
-
-def _upload(upload_id: str) -> Upload:
-    upload = db().get(Upload, upload_id, options=[defer(Upload.content)])
-    if upload is None or upload.tenant_id != admin().tenant_id:
-        raise NotFound(f"Upload {upload_id}")
-    return upload
 
 
 @bp.get("/imports/new")
@@ -35,14 +27,12 @@ def upload_page() -> Any:
 @page_auth
 def mapping_page(upload_id: str) -> Any:
     """Map the file's columns to the user fields, then Validate only or Import Users."""
-    return render_template("mapping.html", upload=_upload(upload_id))
+    return render_template("mapping.html", upload=get_upload(db(), admin().tenant_id, upload_id))
 
 
 @bp.get("/imports/<import_id>")
 @page_auth
 def import_page(import_id: str) -> Any:
     """Progress and Upload Result of one import; reloading it just reads the job again."""
-    job = db().get(ImportJob, import_id)
-    if job is None or job.tenant_id != admin().tenant_id:
-        raise NotFound(f"Import {import_id}")
-    return render_template("import.html", job=job, upload=_upload(job.upload_id))
+    job = get_job(db(), admin().tenant_id, import_id)
+    return render_template("import.html", job=job, upload=job.upload)
