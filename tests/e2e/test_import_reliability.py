@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -12,6 +13,7 @@ from shared.jobs import create_job, errors_file, purge_expired_passwords, reques
 from shared.models import ImportJob, ImportRow, Tenant, Upload, User
 from shared.uploads import store_upload
 from tests.builders import parse_csv, to_csv
+from tests.conftest import ImportActions
 
 
 def _mapping(role_id: int) -> dict:
@@ -117,16 +119,33 @@ def test_cancel_stops_before_the_next_chunk(session, sessions, settings):
     assert len(rows) == 10 and {r["Errors"] for r in rows} == {"Not created: the import was cancelled"}
 
 
-def test_cancel_through_the_api(imports, worker):
-    role = imports.reference("roles")["Agent"]
-    up = imports.upload(_rows([f"ca{i}" for i in range(5)])).get_json()
-    job = imports.start(up["upload_id"], _mapping(role)).get_json()
-    resp = imports.client.post(f"/api/v1/imports/{job['id']}/cancel", headers=imports.auth)
-    final = imports.wait_done(job["id"])
-    if resp.status_code == 202:  # it may have finished before the cancel arrived
-        assert final["status"] in ("cancelled", "succeeded")
-    else:
-        assert resp.get_json()["error"]["code"] == "already_finished"
+def test_cancel_of_a_queued_import_ends_it_and_a_late_message_creates_nothing(
+    base_settings, clean_db, worker, session
+):
+    from web import create_app
+    from worker import create_celery
+
+    # No worker consumes this queue, so the job is still queued when the admin cancels it.
+    app = create_app(base_settings.with_(task_queue=base_settings.task_queue + "-idle"))
+    client = app.test_client()
+    token = client.post(
+        "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": "Demo-Admin-Pass-1"}
+    ).get_json()["token"]
+    idle = ImportActions(client, {"Authorization": f"Bearer {token}"})
+    up = idle.upload(_rows([f"ca{i}" for i in range(5)])).get_json()
+    job = idle.start(up["upload_id"], _mapping(idle.reference("roles")["Agent"])).get_json()
+    resp = client.post(f"/api/v1/imports/{job['id']}/cancel", headers=idle.auth)
+    assert resp.status_code == 202 and resp.get_json()["status"] == "cancelled"
+    again = client.post(f"/api/v1/imports/{job['id']}/cancel", headers=idle.auth)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_finished"
+    # The message arrives late at a live worker: the job stays cancelled and creates nobody.
+    sent = create_celery(base_settings).send_task("imports.validate", args=[job["id"]])
+    deadline = time.monotonic() + 30
+    while f"imports.validate[{sent.id}] succeeded" not in worker.log_path.read_text():
+        assert time.monotonic() < deadline, "the worker never ran the late message"
+        time.sleep(0.1)
+    assert idle.status(job["id"])["status"] == "cancelled"
+    assert session.scalar(select(func.count()).select_from(User)) == 1
 
 
 def test_job_whose_file_cannot_be_read_fails_with_the_reason(imports, worker, session):
