@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from shared.tenants import create_admin, create_tenant, seed_demo
 from web.database import sessions
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Create the demo tenant, its reference data and admin (safe to run again)."""
     with sessions().begin() as session:
@@ -33,6 +35,7 @@ def seed_demo_command() -> None:
 
 
 @click.command("create-tenant")
+@with_appcontext
 @click.argument("slug")
 @click.option("--name", help="Display name (defaults to the slug).")
 @click.option("--extension-min", default=1000, show_default=True, type=int)
@@ -45,6 +48,7 @@ def create_tenant_command(slug: str, name: str | None, extension_min: int, exten
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("tenant")
 @click.argument("username")
 @click.option("--email", required=True)
