@@ -58,3 +58,9 @@ class Gone(DomainError):
     """Something that existed once and was destroyed on purpose."""
 
     status = 410
+
+
+class Unavailable(DomainError):
+    """A service we depend on (the queue) did not answer; trying again later may work."""
+
+    status = 503

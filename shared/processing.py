@@ -57,6 +57,9 @@ def validate_job(sessions: sessionmaker[Session], settings: Settings, job_id: st
             # Validated before (a redelivered message): only hand out what is still pending.
             return Validated(_pending_chunks(session, job_id), False)
         job.status, job.started_at, job.updated_at = "validating", utcnow(), utcnow()
+    # Reading and checking the rows needs no write lock: other writers go on meanwhile.
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
         upload, tenant = job.upload, session.get(Tenant, job.tenant_id)
         mapping = load_mapping(job.mapping, list(upload.headers))
         refs = References(session, tenant)

@@ -368,3 +368,25 @@ def test_templates_have_every_field_and_an_example(imports):
         "desk",
         "skill_groups",
     }
+
+
+def test_with_redis_gone_status_and_events_come_from_the_database(imports, worker, base_settings):
+    from web import create_app
+
+    rows = [{"Username": "rg1", "Email": "rg1@example.com"}]
+    mapping = {
+        "username": {"column": "Username"},
+        "email": {"column": "Email"},
+        "extension": {"generate": True},
+        "role": {"value": imports.reference("roles")["Agent"]},
+    }
+    done = imports.run(to_csv(rows, headers=["Username", "Email"]), mapping)
+    cut_off = create_app(base_settings.with_(redis_url="redis://127.0.0.1:1/0")).test_client()
+    status = cut_off.get(f"/api/v1/imports/{done['id']}", headers=imports.auth)
+    assert status.status_code == 200 and status.get_json()["created"] == 1
+    events = cut_off.get(f"/api/v1/imports/{done['id']}/events", headers=imports.auth).get_data(as_text=True)
+    assert '"status": "succeeded"' in events
+    refused = cut_off.post(
+        "/api/v1/imports", headers=imports.auth, json={"upload_id": done["upload_id"], "mapping": mapping}
+    )
+    assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "queue_unavailable"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Response, jsonify, request, stream_with_context, url_for
+from redis.exceptions import RedisError
 
 from shared import progress
-from shared.errors import DomainError, FileRejected
+from shared.errors import DomainError, FileRejected, Unavailable
 from shared.jobs import (
     TERMINAL,
     acknowledge,
@@ -105,7 +106,7 @@ def start_import() -> Any:
     except Exception as exc:
         job.status, job.error = "failed", "The job queue did not answer; start the import again."
         session.commit()
-        raise DomainError("queue_unavailable", job.error) from exc
+        raise Unavailable("queue_unavailable", job.error) from exc
     status = status_from_db(session, job)
     location = url_for("api.show_import", job_id=job.id)
     body_out = {"id": job.id, "status": job.status, "links": {"self": location}} | {
@@ -157,7 +158,11 @@ def import_events(job_id: str) -> Response:
             return
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(progress.channel(job_id))
+            try:
+                pubsub.subscribe(progress.channel(job_id))
+            except RedisError:  # no live channel: read the database once a second instead
+                yield from _poll(final_status, first)
+                return
             # Anything published before we subscribed is caught by this second read.
             last = final_status()
             if last != first:
@@ -181,6 +186,16 @@ def import_events(job_id: str) -> Response:
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _poll(read: Callable[[], dict[str, Any]], last: dict[str, Any]) -> Iterator[str]:
+    deadline = time.monotonic() + SSE_MAX_SECONDS
+    while last["status"] not in TERMINAL and time.monotonic() < deadline:
+        time.sleep(1)
+        current = read()
+        if current != last:
+            last = current
+            yield _event(current)
 
 
 def _event(status: dict[str, Any]) -> str:
