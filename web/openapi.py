@@ -152,6 +152,7 @@ def build_spec() -> dict[str, Any]:
             }
         },
     )
+    p("/api/v1/uploads/{id}", operations={"get": _op("An upload's headers, preview and suggested mapping")})
     p(
         "/api/v1/imports",
         operations={

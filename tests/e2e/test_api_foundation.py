@@ -178,6 +178,7 @@ def test_openapi_document_lists_the_contract(client):
         "/api/v1/imports",
         "/api/v1/imports/{id}/events",
         "/api/v1/imports/{id}/success.csv",
+        "/api/v1/uploads/{id}",
     ):
         assert path in doc["paths"], path
 
