@@ -27,6 +27,16 @@ MAPPING_CUSTOM_URI = {
 }
 
 
+def basic_mapping(role_id: int) -> dict:
+    """Username and Email columns, generated extensions, one role for all."""
+    return {
+        "username": {"column": "Username"},
+        "email": {"column": "Email"},
+        "extension": {"generate": True},
+        "role": {"value": role_id},
+    }
+
+
 @dataclass
 class MixedFile:
     rows: list[dict[str, str]]

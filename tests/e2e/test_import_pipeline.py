@@ -12,6 +12,7 @@ from tests.builders import (
     EXISTING,
     HEADERS,
     MAPPING_CUSTOM_URI,
+    basic_mapping,
     mixed_file,
     parse_csv,
     to_csv,
@@ -275,12 +276,7 @@ def test_status_and_events_of_another_tenant_answer_404(imports, worker, session
     from shared.tenants import create_admin, create_tenant
 
     rows = [{"Username": "iso1", "Email": "iso1@example.com"}]
-    mapping = {
-        "username": {"column": "Username"},
-        "email": {"column": "Email"},
-        "extension": {"generate": True},
-        "role": {"value": imports.reference("roles")["Agent"]},
-    }
+    mapping = basic_mapping(imports.reference("roles")["Agent"])
     status = imports.run(to_csv(rows, headers=["Username", "Email"]), mapping)
     other = create_tenant(session, "other")
     create_admin(session, settings, other, "boss", "boss@other.example", "Other-Pass-1")
@@ -308,12 +304,7 @@ def test_status_and_events_of_another_tenant_answer_404(imports, worker, session
 
 def test_events_stream_ends_with_the_final_status(imports, worker):
     rows = [{"Username": f"ev{i}", "Email": f"ev{i}@example.com"} for i in range(120)]
-    mapping = {
-        "username": {"column": "Username"},
-        "email": {"column": "Email"},
-        "extension": {"generate": True},
-        "role": {"value": imports.reference("roles")["Agent"]},
-    }
+    mapping = basic_mapping(imports.reference("roles")["Agent"])
     up = imports.upload(to_csv(rows, headers=["Username", "Email"])).get_json()
     job = imports.start(up["upload_id"], mapping).get_json()
     resp = imports.client.get(f"/api/v1/imports/{job['id']}/events", headers=imports.auth)
@@ -330,12 +321,7 @@ def test_events_stream_ends_with_the_final_status(imports, worker):
 
 
 def test_list_imports_newest_first(imports, worker):
-    mapping = {
-        "username": {"column": "Username"},
-        "email": {"column": "Email"},
-        "extension": {"generate": True},
-        "role": {"value": imports.reference("roles")["Agent"]},
-    }
+    mapping = basic_mapping(imports.reference("roles")["Agent"])
     first = imports.run(
         to_csv([{"Username": "li1", "Email": "li1@example.com"}], ["Username", "Email"]), mapping
     )
@@ -374,12 +360,7 @@ def test_with_redis_gone_status_and_events_come_from_the_database(imports, worke
     from web import create_app
 
     rows = [{"Username": "rg1", "Email": "rg1@example.com"}]
-    mapping = {
-        "username": {"column": "Username"},
-        "email": {"column": "Email"},
-        "extension": {"generate": True},
-        "role": {"value": imports.reference("roles")["Agent"]},
-    }
+    mapping = basic_mapping(imports.reference("roles")["Agent"])
     done = imports.run(to_csv(rows, headers=["Username", "Email"]), mapping)
     cut_off = create_app(base_settings.with_(redis_url="redis://127.0.0.1:1/0")).test_client()
     status = cut_off.get(f"/api/v1/imports/{done['id']}", headers=imports.auth)

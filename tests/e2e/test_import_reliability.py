@@ -12,17 +12,8 @@ from shared import processing
 from shared.jobs import create_job, errors_file, purge_expired_passwords, request_cancel
 from shared.models import ImportJob, ImportRow, Tenant, Upload, User
 from shared.uploads import store_upload
-from tests.builders import parse_csv, to_csv
+from tests.builders import basic_mapping, parse_csv, to_csv
 from tests.conftest import ImportActions
-
-
-def _mapping(role_id: int) -> dict:
-    return {
-        "username": {"column": "Username"},
-        "email": {"column": "Email"},
-        "extension": {"generate": True},
-        "role": {"value": role_id},
-    }
 
 
 def _rows(names) -> bytes:
@@ -36,7 +27,7 @@ def test_two_overlapping_imports_at_once_create_no_user_or_extension_twice(impor
     answers = {}
 
     def start(key: str, upload_id: str) -> None:
-        answers[key] = imports.start(upload_id, _mapping(role)).get_json()["id"]
+        answers[key] = imports.start(upload_id, basic_mapping(role)).get_json()["id"]
 
     threads = [
         threading.Thread(target=start, args=("a", first["upload_id"])),
@@ -62,7 +53,7 @@ def _prepared_job(session, settings, names, chunk_size=None):
     admin = session.scalar(select(User).where(User.username == "admin"))
     upload, _ = store_upload(session, settings, tenant.id, admin.id, "users.csv", _rows(names))
     role_id = admin.role_id
-    job = create_job(session, tenant.id, admin.id, upload.id, _mapping(role_id), dry_run=False)
+    job = create_job(session, tenant.id, admin.id, upload.id, basic_mapping(role_id), dry_run=False)
     session.commit()
     return tenant, job.id
 
@@ -133,7 +124,7 @@ def test_cancel_of_a_queued_import_ends_it_and_a_late_message_creates_nothing(
     ).get_json()["token"]
     idle = ImportActions(client, {"Authorization": f"Bearer {token}"})
     up = idle.upload(_rows([f"ca{i}" for i in range(5)])).get_json()
-    job = idle.start(up["upload_id"], _mapping(idle.reference("roles")["Agent"])).get_json()
+    job = idle.start(up["upload_id"], basic_mapping(idle.reference("roles")["Agent"])).get_json()
     resp = client.post(f"/api/v1/imports/{job['id']}/cancel", headers=idle.auth)
     assert resp.status_code == 202 and resp.get_json()["status"] == "cancelled"
     again = client.post(f"/api/v1/imports/{job['id']}/cancel", headers=idle.auth)
@@ -155,19 +146,19 @@ def test_job_whose_file_cannot_be_read_fails_with_the_reason(imports, worker, se
         update(Upload).where(Upload.id == up["upload_id"]).values(content=b"\x89PNG\r\n\x1a\n\x00\x00")
     )
     session.commit()
-    job = imports.start(up["upload_id"], _mapping(role)).get_json()
+    job = imports.start(up["upload_id"], basic_mapping(role)).get_json()
     final = imports.wait_done(job["id"])
     assert final["status"] == "failed"
     assert final["error"].startswith("This file is a PNG image")
     assert session.scalar(select(func.count()).select_from(User)) == 1
     # The worker is still alive and takes the next job.
-    ok = imports.run(_rows(["fx3"]), _mapping(role))
+    ok = imports.run(_rows(["fx3"]), basic_mapping(role))
     assert ok["status"] == "succeeded" and ok["created"] == 1
 
 
 def test_passwords_expire_after_the_retention_period(imports, worker, session, settings):
     role = imports.reference("roles")["Agent"]
-    status = imports.run(_rows(["ex1", "ex2"]), _mapping(role))
+    status = imports.run(_rows(["ex1", "ex2"]), basic_mapping(role))
     job = session.get(ImportJob, status["id"])
     job.finished_at = job.finished_at - timedelta(hours=settings.password_retention_hours + 1)
     session.commit()

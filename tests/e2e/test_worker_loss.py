@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from shared.models import ImportRow, User
 from shared.passwords import verify_password
-from tests.builders import parse_csv, to_csv
+from tests.builders import basic_mapping, parse_csv, to_csv
 from tests.conftest import ImportActions, WorkerProcess
 
 
@@ -41,12 +41,7 @@ def test_worker_process_killed_mid_chunk_loses_no_row_and_no_password(slow_world
     settings, proc, imports = slow_world
     role = imports.reference("roles")["Agent"]
     rows = [{"Username": f"kill{i:03d}", "Email": f"kill{i:03d}@example.com"} for i in range(160)]
-    mapping = {
-        "username": {"column": "Username"},
-        "email": {"column": "Email"},
-        "extension": {"generate": True},
-        "role": {"value": role},
-    }
+    mapping = basic_mapping(role)
     up = imports.upload(to_csv(rows, ["Username", "Email"])).get_json()
     job = imports.start(up["upload_id"], mapping).get_json()
     # Wait until the first chunk is done: the pool process is then hashing the second one.

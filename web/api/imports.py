@@ -24,6 +24,7 @@ from shared.jobs import (
     status_from_db,
     success_file,
 )
+from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, preview_rows, store_upload, upload_as_dict
 from web.api import bp
@@ -219,16 +220,22 @@ def download_success(job_id: str) -> Response:
     return _csv(data, f"success-{job_id}.csv")
 
 
+def _commit_and_publish(job: ImportJob) -> dict[str, Any]:
+    """Commit the request's change to a job and tell its listeners."""
+    session = db()
+    session.commit()
+    status = status_from_db(session, job)
+    progress.publish(redis(), status)
+    return status
+
+
 @bp.post("/imports/<job_id>/acknowledge")
 @api_auth
 def acknowledge_import(job_id: str) -> Any:
     """Destroy the temporary passwords (Continue)."""
     session = db()
     job = acknowledge(session, admin().tenant_id, admin().id, job_id)
-    session.commit()
-    status = status_from_db(session, job)
-    progress.publish(redis(), status)
-    return jsonify(status)
+    return jsonify(_commit_and_publish(job))
 
 
 @bp.post("/imports/<job_id>/cancel")
@@ -237,7 +244,4 @@ def cancel_import(job_id: str) -> Any:
     """Stop before the next chunk; rows already created stay."""
     session = db()
     job = request_cancel(session, admin().tenant_id, admin().id, job_id)
-    session.commit()
-    status = status_from_db(session, job)
-    progress.publish(redis(), status)
-    return jsonify(status), 202
+    return jsonify(_commit_and_publish(job)), 202
