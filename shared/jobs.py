@@ -13,7 +13,7 @@ from shared.audit import record
 from shared.encryption import decrypt
 from shared.errors import Conflict, Gone, NotFound
 from shared.mapping import check_mapping
-from shared.models import ImportJob, ImportRow, User, utcnow
+from shared.models import ImportJob, ImportRow, utcnow
 from shared.result_files import SuccessRow, errors_csv, success_csv
 from shared.settings import Settings
 from shared.uploads import get_upload, open_upload
@@ -227,8 +227,3 @@ def errors_file(session: Session, settings: Settings, tenant_id: int, job_id: st
                 yield row.number, row.values, failed[row.number]
 
     return errors_csv(list(job.upload.headers), rows())
-
-
-def users_of_job(session: Session, job_id: str) -> int:
-    """How many users the job created (for checks and the pages)."""
-    return session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) or 0

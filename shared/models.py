@@ -132,6 +132,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
     digits_only_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the user was created by an import (the "created by import" mark).
     import_id: Mapped[str | None] = mapped_column(
         ForeignKey("import_jobs.id", use_alter=True, name="fk_users_import_id"), index=True
     )
@@ -140,11 +141,6 @@ class User(Base):
     tenant: Mapped[Tenant] = relationship()
     role: Mapped[Role] = relationship()
     skill_groups: Mapped[list[SkillGroup]] = relationship(secondary=user_skill_groups)
-
-    @property
-    def created_by_import(self) -> bool:
-        """Whether the user came from a file import."""
-        return self.import_id is not None
 
 
 class ApiToken(Base):

@@ -43,8 +43,8 @@ def _lock_tenant(session: Session, tenant_id: int) -> None:
     session.execute(update(Tenant).where(Tenant.id == tenant_id).values(extension_min=Tenant.extension_min))
 
 
-def _touch(session: Session, job_id: str, **values: object) -> None:
-    session.execute(update(ImportJob).where(ImportJob.id == job_id).values(updated_at=utcnow(), **values))
+def _touch(session: Session, job_id: str) -> None:
+    session.execute(update(ImportJob).where(ImportJob.id == job_id).values(updated_at=utcnow()))
 
 
 def validate_job(sessions: sessionmaker[Session], settings: Settings, job_id: str) -> Validated:
@@ -75,7 +75,7 @@ def validate_job(sessions: sessionmaker[Session], settings: Settings, job_id: st
         if session.scalar(select(exists().where(ImportRow.job_id == job_id))):
             return Validated(_pending_chunks(session, job_id), False)
         outcomes = _duplicates(session, tenant_id, checked)
-        _allocate_extensions(session, tenant, job_id, checked, outcomes)
+        _allocate_extensions(session, tenant, checked, outcomes)
         pending_index = 0
         for number, draft, _problems in checked:
             status, messages = outcomes[number]
@@ -190,7 +190,6 @@ def _reserved(session: Session, tenant_id: int) -> set[str]:
 def _allocate_extensions(
     session: Session,
     tenant: Tenant,
-    job_id: str,
     checked: list[tuple[int, Draft, list[str]]],
     outcomes: dict[int, tuple[str, list[str]]],
 ) -> None:

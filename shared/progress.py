@@ -14,7 +14,6 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 7 * 24 * 3600
-TERMINAL = {"succeeded", "failed", "cancelled"}
 COUNT_FIELDS = ("total", "processed", "created", "duplicates", "errors", "percent")
 
 

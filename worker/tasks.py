@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared import processing
+from shared.auth import purge_expired_tokens
 from shared.errors import DomainError
 from shared.jobs import purge_expired_passwords, status_from_db
 from shared.models import ImportJob
@@ -80,9 +81,10 @@ def process_chunk(self: Task, job_id: str, chunk: int) -> None:
 
 @app.task(name="imports.purge_expired")
 def purge_expired() -> int:
-    """Destroy temporary passwords past their retention period; hand stale jobs to a worker again."""
+    """Destroy temporary passwords past retention and expired tokens; hand stale jobs to a worker again."""
     with sessions().begin() as session:
         count = purge_expired_passwords(session, settings())
+        purge_expired_tokens(session)
         stale = processing.stale_jobs(session, STALE_AFTER)
     for job_id in stale:
         log.warning("requeueing quiet job=%s", job_id)

@@ -202,3 +202,18 @@ def test_readyz_fails_when_redis_is_down(clean_db, base_settings):
     body = resp.get_json()
     assert "redis" in body["missing"] and body["checks"]["database"] == "ok"
     assert "redis" in body["error"]["message"]
+
+
+def test_expired_tokens_are_refused_and_purged(client, token, session):
+    from datetime import timedelta
+
+    from shared.auth import purge_expired_tokens
+    from shared.models import ApiToken, utcnow
+
+    row = session.scalar(select(ApiToken))
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    assert client.get("/api/v1/roles", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert purge_expired_tokens(session) == 1
+    session.commit()
+    assert session.scalar(select(ApiToken)) is None
