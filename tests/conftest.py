@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -195,9 +195,19 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A real `celery -A worker worker` process consuming from the test Redis."""
+    """A real `celery -A worker worker` process consuming from the test Redis.
 
-    def __init__(self, settings: Settings, concurrency: int = 2, name: str = "test") -> None:
+    app names another module exporting the Celery app (tests.support.hooked_worker); env adds variables.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        concurrency: int = 2,
+        name: str = "test",
+        app: str = "worker",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = f"{name}-{os.getpid()}@localhost"
         log = Path(settings.var_dir) / f"worker-{name}.log"
         self.log_path = log
@@ -207,7 +217,7 @@ class WorkerProcess:
                 "-m",
                 "celery",
                 "-A",
-                "worker",
+                app,
                 "worker",
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
@@ -217,7 +227,7 @@ class WorkerProcess:
                 "--without-mingle",
             ],
             cwd=PROJECT_ROOT,
-            env=worker_env(settings),
+            env=worker_env(settings) | (env or {}),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -253,6 +263,58 @@ def worker(base_settings: Settings) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(base_settings, concurrency=2, name=Path(base_settings.database_url).name or "db")
     yield proc
     proc.stop()
+
+
+class HookedWorld:
+    """A worker of its own with test hooks in its chunk transactions (tests/support/hooked_worker.py),
+    and an API client whose imports go to it."""
+
+    def __init__(self, settings: Settings, hooks: dict[str, str]) -> None:
+        from web import create_app
+
+        self.settings = settings
+        self.redis = Redis.from_url(settings.redis_url)
+        prefix = f"import:hook:{settings.task_queue}"  # import:* keys are wiped by clean_db as well
+        self.marker_key, self.release_key = f"{prefix}:held", f"{prefix}:release"
+        self.redis.delete(self.marker_key, self.release_key)
+        env = {"HOOK_MARKER": self.marker_key, "HOOK_RELEASE": self.release_key, **hooks}
+        self.worker = WorkerProcess(settings, concurrency=1, name="hooked", app="tests.support.hooked_worker",
+                                    env=env)  # fmt: skip
+        client = create_app(settings).test_client()
+        token = client.post(
+            "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
+        ).get_json()["token"]
+        self.imports = ImportActions(client, {"Authorization": f"Bearer {token}"})
+
+    def wait_held(self, timeout: float = 60) -> int:
+        """The id of the process holding its chunk transaction open (HOOK_HOLD_CHUNK), once it does."""
+        deadline = time.monotonic() + timeout
+        while (held := self.redis.get(self.marker_key)) is None:
+            log = self.worker.log_path
+            assert self.worker.proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        return int(held)
+
+    def close(self) -> None:
+        self.redis.set(self.release_key, "1")  # a process still holding lets go
+        self.worker.stop()
+        self.redis.delete(self.marker_key, self.release_key)
+        self.redis.close()
+
+
+@pytest.fixture
+def hooked_world(clean_db: None, base_settings: Settings) -> Iterator[Callable[..., HookedWorld]]:
+    """Start a HookedWorld: hooked_world({"HOOK_FAIL_CHUNK": "1"}, chunk_size=3)."""
+    worlds: list[HookedWorld] = []
+
+    def start(hooks: dict[str, str], **changes: object) -> HookedWorld:
+        queue = f"{base_settings.task_queue}-hooked"  # the session's worker never takes these tasks
+        worlds.append(HookedWorld(base_settings.with_(task_queue=queue, **changes), hooks))
+        return worlds[-1]
+
+    yield start
+    for world in worlds:
+        world.close()
 
 
 class ImportActions:

@@ -30,6 +30,7 @@
         dialog.showModal();
         go.focus();
       });
+      button.disabled = false;  // shipped disabled until this handler is bound
     });
 
     go.addEventListener("click", async function () {
