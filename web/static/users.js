@@ -59,6 +59,8 @@
         copy.textContent = "Select and copy it by hand";
       }
     });
+    go.disabled = false;
+    copy.disabled = false;
 
     // The password lives only in this dialog: wipe it as the dialog closes (button or Escape).
     function wipe() {
