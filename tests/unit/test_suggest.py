@@ -111,4 +111,10 @@ def test_microsoft_user_lists_get_a_sensible_mapping(name, username, first, last
         "last_name": {"column": last},
     }
     assert suggest_mapping(found.headers, found.preview) == expected
-    assert suggest_mapping(found.headers) == expected
+
+
+def test_an_optional_column_whose_values_break_its_rule_is_not_suggested():
+    headers = ["Username", "Email", "First Name"]
+    long_names = [{"Username": "a", "Email": "a@x.io", "First Name": "x" * 101}]
+    assert "first_name" not in suggest_mapping(headers, long_names)
+    assert suggest_mapping(headers, [{"First Name": "Ann"}])["first_name"] == {"column": "First Name"}
