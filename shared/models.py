@@ -148,6 +148,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone_number: Mapped[str | None] = mapped_column(String(16))  # E.164
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
     desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     extension: Mapped[str] = mapped_column(String(16))
