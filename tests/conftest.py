@@ -197,18 +197,28 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery -A worker worker` process consuming from the test Redis."""
 
-    def __init__(self, settings: Settings, concurrency: int = 2, name: str = "test") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        concurrency: int = 2,
+        name: str = "test",
+        app: str = "worker",
+        beat: bool = False,
+    ) -> None:
         self.name = f"{name}-{os.getpid()}@localhost"
         log = Path(settings.var_dir) / f"worker-{name}.log"
         self.log_path = log
+        # Beat (the periodic sweep) runs inside the worker, as under `make run`.
+        extra = ["-B", f"--schedule={Path(settings.var_dir) / f'beat-{name}'}"] if beat else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "celery",
                 "-A",
+                app,
                 "worker",
-                "worker",
+                *extra,
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
                 "-n",

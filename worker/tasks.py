@@ -154,6 +154,8 @@ def slot(self: Task, **_ignored: Any) -> str | None:
     except INFRASTRUCTURE as exc:
         retries = self.request.retries
         if retries >= max_retries(settings):
+            # Its unit stays claimed until the heartbeat goes stale; then the sweep offers it again.
+            log.error("slot gave up after retries=%d worker=%s error=%s", retries, worker, type(exc).__name__)
             raise
         log.warning("slot retry=%d worker=%s error=%s", retries + 1, worker, type(exc).__name__)
         raise self.retry(exc=exc, countdown=backoff(retries), max_retries=None) from exc
