@@ -206,11 +206,14 @@ class WorkerProcess:
         concurrency: int = 2,
         name: str = "test",
         app: str = "worker",
+        beat: bool = False,
         env: dict[str, str] | None = None,
     ) -> None:
         self.name = f"{name}-{os.getpid()}@localhost"
         log = Path(settings.var_dir) / f"worker-{name}.log"
         self.log_path = log
+        # Beat (the periodic sweep) runs inside the worker, as under `make run`.
+        extra = ["-B", f"--schedule={Path(settings.var_dir) / f'beat-{name}'}"] if beat else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -219,6 +222,7 @@ class WorkerProcess:
                 "-A",
                 app,
                 "worker",
+                *extra,
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
                 "-n",
