@@ -33,6 +33,8 @@ def child_env(settings: Settings) -> dict[str, str]:
     # Flower reads FLOWER_BASIC_AUTH itself, which keeps the password off its command line.
     env = dict(os.environ) | settings.to_env()
     env["PYTHONUNBUFFERED"] = "1"
+    # gunicorn reads it: one web process per core unless the operator says otherwise.
+    env.setdefault("WEB_CONCURRENCY", str(os.cpu_count() or 1))
     return env
 
 
