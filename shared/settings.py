@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -39,6 +40,18 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _smtp_url(raw: str) -> str:
+    """SMTP_URL checked early (the value is never echoed: it may hold a password)."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise SettingsError("SMTP_URL has a port that is not a number") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or (port is not None and port < 1):
+        raise SettingsError("SMTP_URL must look like smtp://[user:password@]host:port (or smtps://)")
+    return raw
 
 
 def _secret_file(var_dir: Path, name: str, make: Callable[[], str]) -> str:
@@ -77,6 +90,14 @@ class Settings:
     broker_visibility_timeout: int = 300
     task_queue: str = "imports"
     var_dir: Path = PROJECT_ROOT / "var"
+    flower_port: int = 5555
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    mail_from: str = "Dialer <no-reply@dialer.localhost>"
+    smtp_retries: int = 5
+    smtp_retry_seconds: int = 10
+    session_timeout_minutes: int = 480
+    lock_after_failed_codes: int = 10
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -121,6 +142,14 @@ class Settings:
             broker_visibility_timeout=_int(env, "BROKER_VISIBILITY_TIMEOUT", 300, 10),
             task_queue=env.get("TASK_QUEUE") or "imports",
             var_dir=var_dir,
+            flower_port=_int(env, "FLOWER_PORT", 5555, 1),
+            smtp_url=_smtp_url(env.get("SMTP_URL") or "smtp://127.0.0.1:8025"),
+            mail_from=env.get("MAIL_FROM") or "Dialer <no-reply@dialer.localhost>",
+            smtp_retries=_int(env, "SMTP_RETRIES", 5, 0),
+            smtp_retry_seconds=_int(env, "SMTP_RETRY_SECONDS", 10, 1),
+            session_timeout_minutes=_int(env, "SESSION_TIMEOUT_MINUTES", 480, 1),
+            lock_after_failed_codes=_int(env, "LOCK_AFTER_FAILED_CODES", 10, 1),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -145,6 +174,14 @@ class Settings:
             "BROKER_VISIBILITY_TIMEOUT": str(self.broker_visibility_timeout),
             "TASK_QUEUE": self.task_queue,
             "VAR_DIR": str(self.var_dir),
+            "FLOWER_PORT": str(self.flower_port),
+            "SMTP_URL": self.smtp_url,
+            "MAIL_FROM": self.mail_from,
+            "SMTP_RETRIES": str(self.smtp_retries),
+            "SMTP_RETRY_SECONDS": str(self.smtp_retry_seconds),
+            "SESSION_TIMEOUT_MINUTES": str(self.session_timeout_minutes),
+            "LOCK_AFTER_FAILED_CODES": str(self.lock_after_failed_codes),
+            "TRUSTED_PROXIES": str(self.trusted_proxies),
         } | ({"DEMO_ADMIN_PASSWORD": self.demo_admin_password} if self.demo_admin_password else {})
 
     def with_(self, **changes: object) -> Settings:

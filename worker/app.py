@@ -13,7 +13,7 @@ from shared.settings import Settings
 
 def create_celery(settings: Settings) -> Celery:
     """A Celery app for these settings (the web builds one too, only to send tasks)."""
-    celery = Celery("worker", broker=settings.redis_url, include=["worker.tasks"])
+    celery = Celery("worker", broker=settings.redis_url, include=["worker.tasks", "worker.mail"])
     celery.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -11,7 +11,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared import processing
+from shared import one_time_codes, processing
+from shared import sessions as web_sessions
 from shared.auth import purge_expired_tokens
 from shared.errors import DomainError
 from shared.jobs import purge_expired_passwords, status_from_db
@@ -81,10 +82,12 @@ def process_chunk(self: Task, job_id: str, chunk: int) -> None:
 
 @app.task(name="imports.purge_expired")
 def purge_expired() -> int:
-    """Destroy temporary passwords past retention and expired tokens; hand stale jobs to a worker again."""
+    """Destroy temporary passwords past retention, expired tokens, sessions and codes; requeue stale jobs."""
     with sessions().begin() as session:
         count = purge_expired_passwords(session, settings())
         purge_expired_tokens(session)
+        web_sessions.purge_expired(session)
+        one_time_codes.purge_expired(session)
         stale = processing.stale_jobs(session, STALE_AFTER)
     for job_id in stale:
         log.warning("requeueing quiet job=%s", job_id)
