@@ -75,7 +75,8 @@ def _log_tab() -> dict[str, Any]:
         prefix = ""
     events = list_events(db(), admin().tenant_id, prefix=prefix or None, limit=RECENT_EVENTS)
     ids = {event.actor_id for event in events if event.actor_id is not None}
-    actors = dict(db().execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
+    rows = db().execute(select(User.id, User.username).where(User.id.in_(ids)))
+    actors = {row.id: row.username for row in rows}
     return {"events": events, "actors": actors, "log_filter": prefix, "log_filters": LOG_FILTERS}
 
 
