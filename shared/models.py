@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,35 @@ from shared.db import Base
 MANAGE_USERS = "users.manage"
 SIP_MODES = ("webrtc", "classic_pbx", "custom_uri", "builtin_pbx")
 AUTH_TYPES = ("default", "disabled", "email_otp", "google_2fa")
+
+
+class JobStatus(StrEnum):
+    """An import's life: queued -> validating -> running -> one of the final states."""
+
+    QUEUED = "queued"
+    VALIDATING = "validating"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.RUNNING})
+
+
+class RowStatus(StrEnum):
+    """A data row's outcome: pending -> created | duplicate | error | cancelled; valid in a dry run."""
+
+    PENDING = "pending"
+    VALID = "valid"
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+NOT_CREATED = frozenset({RowStatus.ERROR, RowStatus.DUPLICATE, RowStatus.CANCELLED})
 
 
 def utcnow() -> datetime:
@@ -149,6 +179,7 @@ class User(Base):
 
     tenant: Mapped[Tenant] = relationship()
     role: Mapped[Role] = relationship()
+    desk: Mapped[Desk | None] = relationship()
     skill_groups: Mapped[list[SkillGroup]] = relationship(secondary=user_skill_groups)
 
 
@@ -235,14 +266,10 @@ class ImportJob(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    created: Mapped[int] = mapped_column(Integer, default=0)
-    duplicates: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[int] = mapped_column(Integer, default=0)
-    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -266,8 +293,7 @@ class ImportRow(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
     row_number: Mapped[int] = mapped_column(Integer)
     chunk: Mapped[int | None] = mapped_column(Integer)
-    # pending -> created | duplicate | error | cancelled
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # a RowStatus
     messages: Mapped[list[str]] = mapped_column(JSON, default=list)
     username: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(320))

@@ -1,4 +1,8 @@
-"""Settings, read once from the environment; tests build `Settings(...)` directly."""
+"""Settings, read once from the environment; tests build `Settings(...)` directly.
+
+Reading settings never writes: the local secrets of a machine without them set are generated
+by the commands that run the service (`make run`), through ensure_local_secrets.
+"""
 
 from __future__ import annotations
 
@@ -18,51 +22,88 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
+class _Reader:
+    """Reads variables strictly, collecting every problem so one error names them all."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def int(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a whole number, got {raw!r}")
+            return default
+        if value < minimum:
+            self.problems.append(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        self.problems.append(f"{name} must be true or false, got {raw!r}")
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
+
+    def smtp_url(self, name: str, default: str) -> str:
+        """smtp:// or smtps:// with a host (the value is never echoed: it may hold a password)."""
+        raw = self.env.get(name) or default
+        try:
+            parts = urlsplit(raw)
+            port = parts.port
+        except ValueError:
+            self.problems.append(f"{name} has a port that is not a number")
+            return default
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or (port is not None and port < 1):
+            self.problems.append(f"{name} must look like smtp://[user:password@]host:port (or smtps://)")
+            return default
+        return raw
+
+    def secret(self, name: str, var_dir: Path, filename: str) -> str:
+        """The variable, else the file `make run` generated into VAR_DIR; never generated here."""
+        if self.env.get(name):
+            return self.env[name]
+        path = var_dir / filename
+        if path.is_file():
+            return path.read_text().strip()
+        self.problems.append(
+            f"{name} is not set and {path} does not exist: set {name}, or run `make run` once to generate it"
+        )
+        return ""
 
 
-def _bool(env: dict[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+# What `make run` generates into VAR_DIR, once, for a machine without the variables set.
+LOCAL_SECRETS: dict[str, Callable[[], str]] = {
+    "secret_key": lambda: secrets.token_urlsafe(32),
+    "encryption.key": lambda: Fernet.generate_key().decode(),
+    "flower_password": lambda: secrets.token_urlsafe(12),
+}
 
 
-def _smtp_url(raw: str) -> str:
-    """SMTP_URL checked early (the value is never echoed: it may hold a password)."""
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        raise SettingsError("SMTP_URL has a port that is not a number") from None
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or (port is not None and port < 1):
-        raise SettingsError("SMTP_URL must look like smtp://[user:password@]host:port (or smtps://)")
-    return raw
-
-
-def _secret_file(var_dir: Path, name: str, make: Callable[[], str]) -> str:
-    """Read a secret kept in var/, creating it once (mode 600) when missing."""
-    path = var_dir / name
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
+def ensure_local_secrets(var_dir: Path) -> None:
+    """Generate missing secret files in VAR_DIR (mode 600); only commands that run the service call it."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    for name, make in LOCAL_SECRETS.items():
+        path = var_dir / name
+        if path.exists():
+            continue
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(make())
-    return path.read_text().strip()
+
+
+def var_dir_of(env: dict[str, str] | None = None) -> Path:
+    """VAR_DIR of the environment (default: var/ in the repository)."""
+    env = os.environ if env is None else env
+    return Path(env.get("VAR_DIR") or PROJECT_ROOT / "var")
 
 
 @dataclass(frozen=True)
@@ -101,55 +142,58 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Build settings from environment variables, generating local secrets once."""
+        """Build settings from environment variables; SettingsError names every bad or missing one."""
         env = dict(os.environ if env is None else env)
-        var_dir = Path(env.get("VAR_DIR") or PROJECT_ROOT / "var")
-        secret_key = env.get("SECRET_KEY") or _secret_file(
-            var_dir, "secret_key", lambda: secrets.token_urlsafe(32)
-        )
-        encryption_key = env.get("ENCRYPTION_KEY") or _secret_file(
-            var_dir, "encryption.key", lambda: Fernet.generate_key().decode()
-        )
-        try:
-            Fernet(encryption_key.encode())
-        except ValueError:
-            raise SettingsError("ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes)") from None
-        flower_auth = env.get("FLOWER_BASIC_AUTH") or (
-            "admin:" + _secret_file(var_dir, "flower_password", lambda: secrets.token_urlsafe(12))
+        var_dir = var_dir_of(env)
+        read = _Reader(env)
+        values = {
+            "max_rows": read.int("MAX_ROWS", 500, 1),
+            "max_upload_bytes": read.int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1024),
+            "chunk_size": read.int("CHUNK_SIZE", 100, 1),
+            "argon2_memory_kib": read.int("ARGON2_MEMORY_KIB", 19456, 8),
+            "argon2_time_cost": read.int("ARGON2_TIME_COST", 2, 1),
+            "argon2_parallelism": read.int("ARGON2_PARALLELISM", 1, 1),
+            "password_retention_hours": read.int("PASSWORD_RETENTION_HOURS", 24, 1),
+            "token_ttl_hours": read.int("TOKEN_TTL_HOURS", 12, 1),
+            "port": read.int("PORT", 8000, 1),
+            "session_cookie_secure": read.bool("SESSION_COOKIE_SECURE", False),
+            "broker_visibility_timeout": read.int("BROKER_VISIBILITY_TIMEOUT", 300, 10),
+            "flower_port": read.int("FLOWER_PORT", 5555, 1),
+            "smtp_url": read.smtp_url("SMTP_URL", "smtp://127.0.0.1:8025"),
+            "mail_from": env.get("MAIL_FROM") or "Dialer <no-reply@dialer.localhost>",
+            "smtp_retries": read.int("SMTP_RETRIES", 5, 0),
+            "smtp_retry_seconds": read.int("SMTP_RETRY_SECONDS", 10, 1),
+            "session_timeout_minutes": read.int("SESSION_TIMEOUT_MINUTES", 480, 1),
+            "lock_after_failed_codes": read.int("LOCK_AFTER_FAILED_CODES", 10, 1),
+            "trusted_proxies": read.int("TRUSTED_PROXIES", 0, 0),
+        }
+        secret_key = read.secret("SECRET_KEY", var_dir, "secret_key")
+        encryption_key = read.secret("ENCRYPTION_KEY", var_dir, "encryption.key")
+        if encryption_key:
+            try:
+                Fernet(encryption_key.encode())
+            except ValueError:
+                read.problems.append("ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes)")
+        flower_auth = env.get("FLOWER_BASIC_AUTH") or "admin:" + read.secret(
+            "FLOWER_BASIC_AUTH", var_dir, "flower_password"
         )
         if ":" not in flower_auth:
-            raise SettingsError("FLOWER_BASIC_AUTH must look like user:password")
+            read.problems.append("FLOWER_BASIC_AUTH must look like user:password")
+        if read.problems:
+            raise SettingsError("; ".join(read.problems))
         flower_user, flower_password = flower_auth.split(":", 1)
         return cls(
             database_url=env.get("DATABASE_URL") or "sqlite:///" + str(var_dir / "app.db"),
             redis_url=env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
             secret_key=secret_key,
             encryption_key=encryption_key,
-            max_rows=_int(env, "MAX_ROWS", 500, 1),
-            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1024),
-            chunk_size=_int(env, "CHUNK_SIZE", 100, 1),
-            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 19456, 8),
-            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, 1),
-            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, 1),
-            password_retention_hours=_int(env, "PASSWORD_RETENTION_HOURS", 24, 1),
-            token_ttl_hours=_int(env, "TOKEN_TTL_HOURS", 12, 1),
-            port=_int(env, "PORT", 8000, 1),
             flower_user=flower_user,
             flower_password=flower_password,
             demo_admin_password=env.get("DEMO_ADMIN_PASSWORD") or None,
-            session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
             login_rate_limit=env.get("LOGIN_RATE_LIMIT") or "30 per minute",
-            broker_visibility_timeout=_int(env, "BROKER_VISIBILITY_TIMEOUT", 300, 10),
             task_queue=env.get("TASK_QUEUE") or "imports",
             var_dir=var_dir,
-            flower_port=_int(env, "FLOWER_PORT", 5555, 1),
-            smtp_url=_smtp_url(env.get("SMTP_URL") or "smtp://127.0.0.1:8025"),
-            mail_from=env.get("MAIL_FROM") or "Dialer <no-reply@dialer.localhost>",
-            smtp_retries=_int(env, "SMTP_RETRIES", 5, 0),
-            smtp_retry_seconds=_int(env, "SMTP_RETRY_SECONDS", 10, 1),
-            session_timeout_minutes=_int(env, "SESSION_TIMEOUT_MINUTES", 480, 1),
-            lock_after_failed_codes=_int(env, "LOCK_AFTER_FAILED_CODES", 10, 1),
-            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, 0),
+            **values,
         )
 
     def to_env(self) -> dict[str, str]:

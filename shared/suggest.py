@@ -5,18 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Header keys (lower-case letters and digits only), best first. Bracketed parts are keys too, so
-# Entra's "User name [userPrincipalName] Required" matches by "username" and "userprincipalname".
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "username": ("username", "userprincipalname", "upn", "login", "loginname", "userlogin", "userid", "user"),
-    "email": ("email", "emailaddress", "mail", "emailid"),
-    "extension": ("virtualextension", "virtualext", "extension", "ext", "phoneextension", "extensionnumber"),
-    "role": ("roleid", "role"),
-    "first_name": ("firstname", "givenname", "forename"),
-    "last_name": ("lastname", "surname", "familyname"),
-    "desk": ("deskid", "desk"),
-    "skill_groups": ("skillgroupids", "skillgroupid", "skillgroups", "skillgroup", "skills"),
-}
+from shared.fields import FIELDS
+
+# Header keys (lower-case letters and digits only), best first, come from the field registry.
+# Bracketed parts are keys too, so Entra's "User name [userPrincipalName] Required" matches by
+# "username" and "userprincipalname".
+_FIELDS: dict[str, tuple[str, ...]] = {f.key: f.synonyms for f in FIELDS}
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "sip_uri": ("sipuri", "uri"),
     "device": ("pbxdevice", "devicenumber", "device"),

@@ -9,7 +9,7 @@ from celery import Task
 
 from shared import mail, one_time_codes
 from worker.app import app
-from worker.context import sessions, settings
+from worker.runtime import sessions, settings
 
 log = logging.getLogger(__name__)
 # What a mail server that refuses, or is down, raises; smtplib's messages carry no letter content.

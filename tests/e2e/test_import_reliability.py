@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from shared import processing
 from shared.jobs import create_job, errors_file, purge_expired_passwords, request_cancel
 from shared.models import ImportJob, ImportRow, Tenant, Upload, User
 from shared.uploads import store_upload
 from tests.builders import basic_mapping, parse_csv, to_csv
 from tests.conftest import ImportActions
+from worker.tasks import run_chunk, run_validation
 
 
 def _rows(names) -> bytes:
@@ -60,12 +60,11 @@ def _prepared_job(session, settings, names, chunk_size=None):
 
 def test_chunk_run_twice_by_hand_creates_nothing_new(session, sessions, settings):
     _, job_id = _prepared_job(session, settings, [f"tw{i}" for i in range(30)])
-    validated = processing.validate_job(sessions, settings, job_id)
-    assert validated.chunks == [0]
-    assert processing.process_chunk(sessions, settings, job_id, 0) == 30
+    assert run_validation(sessions, settings, job_id) == [0]
+    assert run_chunk(sessions, settings, job_id, 0) == 30
     secrets_before = dict(session.execute(select(ImportRow.row_number, ImportRow.password_encrypted)).all())
-    assert processing.process_chunk(sessions, settings, job_id, 0) == 0
-    assert processing.validate_job(sessions, settings, job_id).finished is True
+    assert run_chunk(sessions, settings, job_id, 0) == 0
+    assert run_validation(sessions, settings, job_id) == []
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 30
     assert (
@@ -77,12 +76,12 @@ def test_chunk_run_twice_by_hand_creates_nothing_new(session, sessions, settings
 
 def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sessions, settings):
     _, job_id = _prepared_job(session, settings, [f"rd{i}" for i in range(20)])
-    processing.validate_job(sessions, settings, job_id)
+    run_validation(sessions, settings, job_id)
     # The same message delivered twice, both copies running at once on two workers.
     results = []
     threads = [
         threading.Thread(
-            target=lambda: results.append(processing.process_chunk(sessions, settings, job_id, 0))
+            target=lambda: results.append(run_chunk(sessions, settings, job_id, 0))
         )
         for _ in range(2)
     ]
@@ -99,10 +98,10 @@ def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sess
 
 def test_cancel_stops_before_the_next_chunk(session, sessions, settings):
     tenant, job_id = _prepared_job(session, settings, [f"cx{i}" for i in range(10)])
-    processing.validate_job(sessions, settings, job_id)
+    run_validation(sessions, settings, job_id)
     request_cancel(session, tenant.id, None, job_id)
     session.commit()
-    assert processing.process_chunk(sessions, settings, job_id, 0) == 0
+    assert run_chunk(sessions, settings, job_id, 0) == 0
     session.expire_all()
     assert session.get(ImportJob, job_id).status == "cancelled"
     assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 0

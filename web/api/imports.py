@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 from shared import progress
 from shared.errors import DomainError, FileRejected, Unavailable
 from shared.jobs import (
-    TERMINAL,
     acknowledge,
     create_job,
     errors_file,
@@ -24,6 +23,7 @@ from shared.jobs import (
     status_from_db,
     success_file,
 )
+from shared.models import FINAL_STATES as TERMINAL
 from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, preview_rows, store_upload, upload_as_dict

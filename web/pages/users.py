@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from shared.audit import list_events
 from shared.auth_types import CONCRETE, LABELS, AuthType, effective_auth_type
+from shared.fields import FIELDS
 from shared.jobs import list_jobs
 from shared.models import User
 from shared.reference import KINDS, list_entities, set_role_auth_default
@@ -54,6 +55,7 @@ def _users_tab() -> dict[str, Any]:
             db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None, import_id=import_id or None
         )
     return {
+        "fields": FIELDS,
         "users": page.items,
         "total": page.total,
         "page": page_no,
