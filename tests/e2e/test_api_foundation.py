@@ -173,8 +173,11 @@ def test_openapi_document_lists_the_contract(client):
         "/api/v1/imports/{id}/events",
         "/api/v1/imports/{id}/success.csv",
         "/api/v1/uploads/{id}",
+        "/api/v1/users/{id}/unlock",
     ):
         assert path in doc["paths"], path
+    assert {"post", "delete"} <= set(doc["paths"]["/api/v1/auth/token"])
+    assert "patch" in doc["paths"]["/api/v1/roles/{id}"]
 
 
 def test_healthz(client):
