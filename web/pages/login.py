@@ -6,6 +6,7 @@ it lasts ten minutes and dies when the user's password changes meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ def _home(user: User) -> str:
 
 def _fingerprint(user: User) -> str:
     # A password change (or an admin's reset) ends a login in progress.
-    return user.password_hash[-16:]
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
 def _pending() -> User | None:
