@@ -14,12 +14,15 @@ from sqlalchemy import func, select, union, update
 from sqlalchemy.orm import Session
 
 from shared.fields import UNIQUE, Field
-from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, Tenant, User, utcnow
+from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, Tenant, User, WorkKind, utcnow
 from shared.row_check import CheckedFile, CheckedRow, already_allocated
+from shared.scheduling import add_work
 from shared.validation import SIP_DEVICE, SIP_URI
 
 log = logging.getLogger(__name__)
 IN_BATCH = 500  # keeps IN lists short for every database
+MIN_CHUNK = 10
+CHUNKS_PER_PROCESS = 4
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,17 @@ def lock_tenant(session: Session, tenant_id: int) -> None:
     session.execute(update(Tenant).where(Tenant.id == tenant_id).values(extension_min=Tenant.extension_min))
 
 
-def allocate(session: Session, checked: CheckedFile, chunk_size: int) -> Allocation | None:
+def chunk_count(rows: int, max_chunk: int, processes: int) -> int:
+    """How many chunks a job's rows make: enough that every worker process stays busy to the end
+    (a few chunks each), each at least MIN_CHUNK rows so per-chunk overhead stays small, and at
+    most max_chunk rows (one transaction)."""
+    if rows <= 0:
+        return 0
+    wanted = min(-(-rows // MIN_CHUNK), processes * CHUNKS_PER_PROCESS)
+    return max(wanted, -(-rows // max_chunk), 1)
+
+
+def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: int) -> Allocation | None:
     """Write every row's outcome and reserve generated extensions; None when done before."""
     lock_tenant(session, checked.tenant_id)
     job = session.get(ImportJob, checked.job_id)
@@ -46,14 +59,20 @@ def allocate(session: Session, checked: CheckedFile, chunk_size: int) -> Allocat
     taken = taken_extensions(session, tenant.id)
     outcomes = _duplicates(session, tenant.id, checked.rows, taken)
     _generate_extensions(tenant, checked.rows, outcomes, taken)
+    to_create = sum(1 for status, _ in outcomes.values() if status == RowStatus.PENDING)
+    chunks = 0 if checked.dry_run else chunk_count(to_create, max_chunk, processes)
+    sizes = [0] * chunks
     pending = 0
     for row in checked.rows:
         status, messages = outcomes[row.number]
         chunk = None
         if status == RowStatus.PENDING:
-            chunk, pending = pending // chunk_size, pending + 1
             if checked.dry_run:
                 status = RowStatus.VALID
+            else:
+                chunk = pending * chunks // to_create  # even sizes: they differ by one row at most
+                sizes[chunk] += 1
+            pending += 1
         keep = status in (RowStatus.PENDING, RowStatus.VALID)
         session.add(
             ImportRow(
@@ -69,16 +88,15 @@ def allocate(session: Session, checked: CheckedFile, chunk_size: int) -> Allocat
                 data=row.draft if keep else None,
             )
         )
-    chunk_count = -(-pending // chunk_size)
+    for number, rows in enumerate(sizes):
+        add_work(session, job, WorkKind.CREATE, number, rows)
     job.total, job.updated_at = len(checked.rows), utcnow()
     if checked.dry_run:
         job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
     else:
         job.status = JobStatus.RUNNING
-    log.info(
-        "allocated job=%s rows=%d chunks=%d dry_run=%s", job.id, len(checked.rows), chunk_count, job.dry_run
-    )
-    return Allocation([] if checked.dry_run else list(range(chunk_count)), len(checked.rows))
+    log.info("allocated job=%s rows=%d chunks=%d dry_run=%s", job.id, len(checked.rows), chunks, job.dry_run)
+    return Allocation(list(range(chunks)), len(checked.rows))
 
 
 def taken_extensions(session: Session, tenant_id: int) -> set[str]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import phonenumbers
+
 from shared import rules
 from shared.models import Desk, Role, SkillGroup, User
 
@@ -82,6 +84,18 @@ class Field:
         if self.entity is not None:
             return value.name if value is not None else ""
         return "" if value is None else str(value)
+
+
+def _phone(text: str, label: str, _resolver: rules.Resolver) -> str:
+    """An international number (+ or 00 and the country code), stored as E.164: +442079460958."""
+    try:
+        number = phonenumbers.parse("+" + text[2:] if text.startswith("00") else text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        example = "+1 202 555 0143"
+        raise rules.Problem(f"{label} {rules.quoted(text)} must be an international number like {example}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 FIELDS: tuple[Field, ...] = (
@@ -200,6 +214,19 @@ FIELDS: tuple[Field, ...] = (
         template_header="Skill Groups",
         example="1;2",
         hint="IDs or names separated by , ; or |",
+    ),
+    Field(
+        "phone_number",
+        "Phone number",
+        _phone,
+        "phone_number",
+        synonyms=("phonenumber", "phone", "mobile", "mobilephone", "telephone", "telephonenumber", "tel"),
+        template_header="Phone Number",
+        example="+1 202 555 0143",
+        blank=None,
+        searchable=True,
+        in_success_file=True,
+        hint="International format: + and the country code",
     ),
 )
 BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}

@@ -14,8 +14,18 @@ from shared.encryption import decrypt
 from shared.errors import Conflict, Gone, NotFound
 from shared.fields import FIELDS
 from shared.mapping import check_mapping
-from shared.models import FINAL_STATES, NOT_CREATED, ImportJob, ImportRow, JobStatus, RowStatus, utcnow
+from shared.models import (
+    FINAL_STATES,
+    NOT_CREATED,
+    ImportJob,
+    ImportRow,
+    JobStatus,
+    RowStatus,
+    WorkKind,
+    utcnow,
+)
 from shared.result_files import SIP_HEADER, SuccessRow, errors_csv, success_csv
+from shared.scheduling import add_work
 from shared.settings import Settings
 from shared.uploads import get_upload, open_upload
 
@@ -40,6 +50,7 @@ def create_job(
     )
     session.add(job)
     session.flush()
+    add_work(session, job, WorkKind.VALIDATE, rows=job.total)
     record(
         session, tenant_id, actor_id, "import.started", job.id, {"dry_run": job.dry_run, "rows": job.total}
     )

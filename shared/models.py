@@ -60,6 +60,21 @@ class RowStatus(StrEnum):
 NOT_CREATED = frozenset({RowStatus.ERROR, RowStatus.DUPLICATE, RowStatus.CANCELLED})
 
 
+class WorkKind(StrEnum):
+    """What a unit of work does to its import."""
+
+    VALIDATE = "validate"  # check every row, allocate (one item per job)
+    CREATE = "create"  # create one chunk's users
+
+
+class WorkStatus(StrEnum):
+    """A unit of work's life: pending -> claimed (by a worker, heartbeating) -> done."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the models use."""
     return datetime.now(UTC)
@@ -148,6 +163,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone_number: Mapped[str | None] = mapped_column(String(16))  # E.164
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
     desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     extension: Mapped[str] = mapped_column(String(16))
@@ -281,6 +297,33 @@ class ImportJob(Base):
 
     upload: Mapped[Upload] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+
+class WorkItem(Base):
+    """One unit of an import's work, claimed by a worker in fair order (shared/scheduling.py).
+
+    Celery messages carry no work: a worker's slot task claims the next item here, so one
+    tenant's backlog never stands in front of another's, and lost messages lose no work.
+    """
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "kind", "chunk", name="uq_work_items_job_kind_chunk"),
+        Index("ix_work_items_status_tenant", "status", "tenant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # a WorkKind
+    chunk: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=WorkStatus.PENDING)  # a WorkStatus
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ImportRow(Base):

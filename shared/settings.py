@@ -130,6 +130,10 @@ class Settings:
     login_rate_limit: str = "30 per minute"
     broker_visibility_timeout: int = 300
     task_queue: str = "imports"
+    worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    claim_timeout_seconds: int = 60
+    sweep_seconds: int = 30
+    outage_tolerance_seconds: int = 600
     var_dir: Path = PROJECT_ROOT / "var"
     flower_port: int = 5555
     smtp_url: str = "smtp://127.0.0.1:8025"
@@ -158,6 +162,10 @@ class Settings:
             "port": read.int("PORT", 8000, 1),
             "session_cookie_secure": read.bool("SESSION_COOKIE_SECURE", False),
             "broker_visibility_timeout": read.int("BROKER_VISIBILITY_TIMEOUT", 300, 10),
+            "worker_processes": read.int("WORKER_PROCESSES", os.cpu_count() or 1, 1),
+            "claim_timeout_seconds": read.int("CLAIM_TIMEOUT_SECONDS", 60, 5),
+            "sweep_seconds": read.int("SWEEP_SECONDS", 30, 1),
+            "outage_tolerance_seconds": read.int("OUTAGE_TOLERANCE_SECONDS", 600, 0),
             "flower_port": read.int("FLOWER_PORT", 5555, 1),
             "smtp_url": read.smtp_url("SMTP_URL", "smtp://127.0.0.1:8025"),
             "mail_from": env.get("MAIL_FROM") or "Dialer <no-reply@dialer.localhost>",
@@ -217,6 +225,10 @@ class Settings:
             "LOGIN_RATE_LIMIT": self.login_rate_limit,
             "BROKER_VISIBILITY_TIMEOUT": str(self.broker_visibility_timeout),
             "TASK_QUEUE": self.task_queue,
+            "WORKER_PROCESSES": str(self.worker_processes),
+            "CLAIM_TIMEOUT_SECONDS": str(self.claim_timeout_seconds),
+            "SWEEP_SECONDS": str(self.sweep_seconds),
+            "OUTAGE_TOLERANCE_SECONDS": str(self.outage_tolerance_seconds),
             "VAR_DIR": str(self.var_dir),
             "FLOWER_PORT": str(self.flower_port),
             "SMTP_URL": self.smtp_url,

@@ -79,6 +79,6 @@ def upload_as_dict(upload: Upload, preview: list[dict[str, str]]) -> dict[str, A
         "headers": list(upload.headers),
         "row_count": upload.row_count,
         "preview": preview,
-        "suggested_mapping": suggest_mapping(list(upload.headers)),
+        "suggested_mapping": suggest_mapping(list(upload.headers), preview),
         "created_at": upload.created_at.isoformat(),
     }

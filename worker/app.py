@@ -37,6 +37,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "beat_schedule": {
             "purge-expired-passwords": {"task": "imports.purge_expired", "schedule": timedelta(minutes=15)},
+            # Work nobody holds (a lost message, a dead worker) is offered again within minutes.
+            "sweep": {"task": "imports.sweep", "schedule": timedelta(seconds=settings.sweep_seconds)},
         },
         "timezone": "UTC",
     }

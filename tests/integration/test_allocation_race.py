@@ -61,7 +61,7 @@ def test_a_chunk_committing_during_allocation_never_yields_its_extension(
         connection = s.connection()
         event.listen(connection, moment, hook)
         try:
-            allocation.allocate(s, checked, settings.chunk_size)
+            allocation.allocate(s, checked, settings.chunk_size, settings.worker_processes)
         finally:
             event.remove(connection, moment, hook)
     assert fired, "the allocation never read the pending rows' extensions"

@@ -14,7 +14,7 @@ LIMITS = {"max_rows": 500, "max_bytes": 5 * 1024 * 1024}
 EXAMPLE = dict(
     zip(
         TEMPLATE_HEADERS,
-        ["jdoe", "jdoe@example.com", "1001", "1", "John", "Doe", "1", "1;2", "", ""],
+        ["jdoe", "jdoe@example.com", "1001", "1", "John", "Doe", "1", "1;2", "+1 202 555 0143", "", ""],
         strict=True,
     )
 )

@@ -9,7 +9,7 @@ from shared.models import Desk, Role, SkillGroup, Tenant
 from shared.reader import Row
 from shared.validation import References, validate_row
 
-HEADERS = ["User", "Mail", "Ext", "Role", "Desk", "Skills", "URI", "Device"]
+HEADERS = ["User", "Mail", "Ext", "Role", "Desk", "Skills", "URI", "Device", "Phone"]
 
 
 def _refs() -> References:
@@ -135,3 +135,22 @@ def test_mapping_lists_every_problem_at_once():
         "security.session_timeout_minutes",
         "digits_only_passwords",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("+44 20 7946 0958", "+442079460958"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("+1-202-555-0143", "+12025550143"),
+    ],
+)
+def test_phone_numbers_are_stored_in_e164(text, stored):
+    draft, problems = validate_row(_row(Phone=text), _mapping(phone_number={"column": "Phone"}), _refs())
+    assert (problems, draft["phone_number"]) == ([], stored)
+
+
+@pytest.mark.parametrize("text", ["555-1234", "+1 555 555 5555", "call me"])
+def test_phone_numbers_must_be_international_and_real(text):
+    _, problems = validate_row(_row(Phone=text), _mapping(phone_number={"column": "Phone"}), _refs())
+    assert problems == [f'Phone number "{text}" must be an international number like +1 202 555 0143']

@@ -17,7 +17,6 @@ from shared.jobs import (
     create_job,
     errors_file,
     get_job,
-    job_status,
     list_jobs,
     request_cancel,
     status_from_db,
@@ -103,7 +102,7 @@ def start_import() -> Any:
     job = create_job(session, admin().tenant_id, admin().id, upload_id, body.get("mapping"), dry_run)
     session.commit()  # commit first, then enqueue: the worker must find the job
     try:
-        celery().send_task("imports.validate", args=[job.id])
+        celery().send_task("imports.slot")  # a permission to work: the job waits in the database
     except Exception as exc:
         job.status, job.error = "failed", "The job queue did not answer; start the import again."
         session.commit()
@@ -124,13 +123,16 @@ def imports_index() -> Any:
 
 
 def _current_status(job_id: str) -> dict[str, Any]:
+    """From Redis while it holds a trustworthy status, else from the database (then cached)."""
+    tenant_id = admin().tenant_id
+    live = progress.read(redis(), job_id, tenant_id)
+    if live is not None:
+        return live
     session = db()
-    job = get_job(session, admin().tenant_id, job_id)
-    if job.status not in TERMINAL:
-        live = progress.read(redis(), job.id)
-        if live is not None and live["status"] == job.status:
-            return job_status(job, {k: live[k] for k in progress.COUNT_FIELDS})
-    return status_from_db(session, job)
+    job = get_job(session, tenant_id, job_id)
+    status = status_from_db(session, job)
+    progress.publish(redis(), status, tenant_id)
+    return status
 
 
 @bp.get("/imports/<job_id>")
@@ -225,7 +227,7 @@ def _commit_and_publish(job: ImportJob) -> dict[str, Any]:
     session = db()
     session.commit()
     status = status_from_db(session, job)
-    progress.publish(redis(), status)
+    progress.publish(redis(), status, job.tenant_id)
     return status
 
 
