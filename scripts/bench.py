@@ -46,6 +46,7 @@ from scripts.run import child_env, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
+BOSS_OPTIONS = ["--email", "boss@other.example", "--password", ADMIN_PASSWORD]
 SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
@@ -221,7 +222,7 @@ def stack(
         capture_output=True,
     )
     subprocess.run(
-        [*run, "flask", "--app", "web", "create-admin", "other", "boss", "--email", "boss@other.example", "--password", ADMIN_PASSWORD],
+        [*run, "flask", "--app", "web", "create-admin", "other", "boss", *BOSS_OPTIONS],
         cwd=PROJECT_ROOT,
         env=env,
         check=True,
