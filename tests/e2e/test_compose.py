@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import re
 import shlex
@@ -33,6 +34,7 @@ APP_SERVICES = [name for name, spec in SERVICES.items() if "build" in spec]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 VENV_BIN = Path(sys.executable).parent
+IMAGE_PACKAGES = {p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
 # What an operator puts in .env (README): the secrets compose refuses to start without.
 SECRETS = {
     "POSTGRES_PASSWORD": "db-password",
@@ -110,7 +112,12 @@ def _app_env(env: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_app_service_runs_a_program_of_a_base_dependency(service):
     """The image installs only the base dependencies: a program from an extra would be missing there."""
-    program = _command(service)[0]
+    argv = _command(service)
+    program = argv[0]
+    if program == "python":  # python -m <module of the image's packages>
+        assert argv[1] == "-m" and argv[2].split(".")[0] in IMAGE_PACKAGES, argv
+        assert importlib.util.find_spec(argv[2]) is not None, f"{service}: no module {argv[2]}"
+        return
     providers = {
         _dist(dist.metadata["Name"])
         for dist in importlib.metadata.distributions()
@@ -120,6 +127,13 @@ def test_app_service_runs_a_program_of_a_base_dependency(service):
     assert providers, f"{service} runs {program}, which no installed package provides"
     base = {_dist(r) for r in PYPROJECT["project"]["dependencies"]}
     assert providers & base, f"{service} runs {program} from {providers}, not a base dependency"
+
+
+def test_flower_runs_the_launcher_whose_login_test_flower_checks(base_settings):
+    """test_flower.py starts Flower as `make run` does and knocks; compose must run that same launcher."""
+    from scripts.run import processes
+
+    assert _command("flower")[:3] == ["python", *processes(base_settings)["flower"][1:3]]
 
 
 @pytest.mark.parametrize("service", [s for s in APP_SERVICES if _command(s)[0] == "celery"])
@@ -210,8 +224,7 @@ def test_dependencies_between_services_can_be_met():
 
 def test_image_code_imports_only_what_the_base_dependencies_install():
     """Development extras (make run, tests) stay out of the image: its code must not need them."""
-    first_party = set(PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"])
-    packages = {p.rstrip("*") for p in first_party}
+    packages = IMAGE_PACKAGES
     provided = importlib.metadata.packages_distributions()
     base = _base_closure()
     needed: dict[str, str] = {}
@@ -238,7 +251,6 @@ def test_dockerfile_builds_the_package_as_compose_runs_it():
     user = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.MULTILINE)
     assert user and user[-1] not in {"root", "0"}, "the image runs as root"
     copied = set(re.findall(r"^COPY\s+(\S+)\s", DOCKERFILE, re.MULTILINE))
-    packages = {p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert packages | {"alembic.ini"} <= copied, f"not copied into the image: {packages - copied}"
+    assert IMAGE_PACKAGES | {"alembic.ini"} <= copied, f"not copied into the image: {IMAGE_PACKAGES - copied}"
     cmd = re.search(r"^CMD\s+(\[.*?\])\s*$", DOCKERFILE, re.MULTILINE | re.DOTALL)
     assert cmd and yaml.safe_load(cmd.group(1).replace("\\\n", " ")) == _command("web")

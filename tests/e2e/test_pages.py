@@ -12,6 +12,7 @@ from sqlalchemy import select
 from shared.models import ImportJob, Role, Tenant, User
 from shared.passwords import hash_password
 from tests.conftest import ADMIN_PASSWORD
+from web.pages.users import TABS
 
 PAGES = ["/users", "/users?tab=roles", "/users?tab=imports", "/imports/new", "/imports/new/ab", "/imports/ab"]
 
@@ -119,12 +120,15 @@ def test_pages_redirect_to_login_when_logged_out(client, path):
     assert resp.headers["Location"].startswith("/login?next=")
 
 
-def test_non_admin_cannot_log_in(client, session, settings):
-    add_agent(session, settings)
+def test_agent_lands_on_the_account_page_and_no_admin_page(client, session, settings):
+    agent = add_agent(session, settings)
+    agent.must_change_password = False
+    session.commit()
     resp = log_in(client, username="agent1", password="Agent-Pass-1")
-    assert resp.status_code == 401
-    assert b"may not manage users" in resp.data
-    assert client.get("/users").status_code == 302
+    assert resp.headers["Location"] == "/account"
+    assert "<h1>My account</h1>" in client.get("/account").get_data(as_text=True)
+    assert client.get("/users").headers["Location"] == "/account"
+    assert client.get("/api/v1/roles").get_json()["error"]["code"] == "admin_required"
 
 
 def test_unknown_upload_and_import_pages_answer_404(client):
@@ -191,8 +195,8 @@ def _every_page(client, session) -> list[str]:
     job = ImportJob(tenant_id=tenant.id, upload_id=upload_id, status="succeeded", total=1, mapping={})
     session.add(job)
     session.commit()
-    tabs = [f"/users?tab={tab}" for tab in ("roles", "desks", "skill-groups", "pbx-domains", "imports")]
-    return ["/users", *tabs, "/imports/new", f"/imports/new/{upload_id}", f"/imports/{job.id}"]
+    tabs = [f"/users?tab={tab}" for tab, _label in TABS]
+    return [*tabs, "/imports/new", f"/imports/new/{upload_id}", f"/imports/{job.id}"]
 
 
 def test_no_control_can_act_before_its_script_or_without_a_csrf_token(client, session, app):
@@ -204,11 +208,11 @@ def test_no_control_can_act_before_its_script_or_without_a_csrf_token(client, se
         controls = _page_controls(client, path)
         for form in controls.forms:
             method = (form.get("method") or "").lower()
-            if method == "post":
-                routes.match(form.get("action") or path.split("?")[0], method="POST")  # 404/405 otherwise
-                native_posts[form.get("action") or path] = form.get("csrf_token")
-            elif method == "get":
-                routes.match(form.get("action") or path.split("?")[0], method="GET")
+            action = form.get("action") or path.split("?")[0]
+            if method in ("get", "post"):
+                routes.match(action, method=method.upper())  # NotFound or MethodNotAllowed otherwise
+                if method == "post":
+                    native_posts[action] = form.get("csrf_token")
             else:
                 assert method in ("", "dialog") and not form.get("action"), (path, form)
         for button, form in controls.buttons:
@@ -216,8 +220,12 @@ def test_no_control_can_act_before_its_script_or_without_a_csrf_token(client, se
             native = form is not None and (form.get("method") or "").lower() in ("get", "post", "dialog")
             if not native or button.get("type") == "button":
                 assert "disabled" in button, (path, button)
-    assert set(native_posts) == {"/logout"}
-    assert client.post("/logout", data={"csrf_token": native_posts["/logout"]}).status_code == 302
+    assert "/logout" in native_posts
+    for action, token in sorted(native_posts.items(), key=lambda item: item[0] == "/logout"):  # logout last
+        assert token, f"the form posting to {action} carries no CSRF token"
+        resp = client.post(action, data={"csrf_token": token})
+        assert resp.status_code != 400 or b"csrf_failed" not in resp.data, action
+    assert client.get("/users").status_code == 302  # the logout form's token was taken: logged out
     login = _page_controls(client, "/login")
     assert [f.get("method") for f in login.forms] == ["post"]
     data = {"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}

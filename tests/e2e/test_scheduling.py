@@ -16,6 +16,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
+from scripts.tcp_proxy import TcpProxy
 from shared import progress
 from shared.models import ImportJob, ImportRow, User
 from shared.passwords import verify_password
@@ -23,7 +24,6 @@ from shared.settings import Settings
 from shared.tenants import create_admin, create_tenant
 from tests.builders import basic_mapping, parse_csv, to_csv
 from tests.conftest import ADMIN_PASSWORD, ImportActions, WorkerProcess
-from tests.support.tcp_proxy import TcpProxy
 
 # Real hashing cost, so that a batch takes long enough for order to show.
 REAL_COST = {"argon2_memory_kib": 19456, "argon2_time_cost": 2}
