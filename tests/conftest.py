@@ -275,12 +275,44 @@ class WorkerProcess:
                 self.proc.wait()
 
 
+def _session_worker_name(settings: Settings) -> str:
+    return Path(settings.database_url).name or "db"
+
+
 @pytest.fixture(scope="session")
 def worker(base_settings: Settings) -> Iterator[WorkerProcess]:
     """A real worker with two processes for the session's database."""
-    proc = WorkerProcess(base_settings, concurrency=2, name=Path(base_settings.database_url).name or "db")
+    proc = WorkerProcess(base_settings, concurrency=2, name=_session_worker_name(base_settings))
     yield proc
     proc.stop()
+
+
+class PausedWorker:
+    """The session's worker, if running, takes no task until resumed and has none in hand.
+
+    Its tasks claim work from the database, whoever queued it: paused, it cannot take a test's
+    chunk away from the worker that test watches.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from worker import create_celery
+
+        self.queue = settings.task_queue
+        self.control = create_celery(settings).control
+        node = f"{_session_worker_name(settings)}-{os.getpid()}@localhost"  # as WorkerProcess names it
+        replies = self.control.ping(destination=[node], timeout=0.5) or []
+        self.names = [name for reply in replies for name in reply]
+        if self.names:
+            self.control.cancel_consumer(self.queue, destination=self.names, reply=True, timeout=5)
+            inspect = self.control.inspect(destination=self.names, timeout=1)
+            deadline = time.monotonic() + 60
+            while any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values()):
+                assert time.monotonic() < deadline, "the session's worker did not finish its task"
+                time.sleep(0.1)
+
+    def resume(self) -> None:
+        if self.names:
+            self.control.add_consumer(self.queue, destination=self.names, reply=True, timeout=5)
 
 
 class HookedWorld:
@@ -324,15 +356,17 @@ class HookedWorld:
 def hooked_world(clean_db: None, base_settings: Settings) -> Iterator[Callable[..., HookedWorld]]:
     """Start a HookedWorld: hooked_world({"HOOK_FAIL_CHUNK": "1"}, chunk_size=3)."""
     worlds: list[HookedWorld] = []
+    paused = PausedWorker(base_settings)
 
     def start(hooks: dict[str, str], **changes: object) -> HookedWorld:
-        queue = f"{base_settings.task_queue}-hooked"  # the session's worker never takes these tasks
+        queue = f"{base_settings.task_queue}-hooked"  # the session's worker never gets these messages
         worlds.append(HookedWorld(base_settings.with_(task_queue=queue, **changes), hooks))
         return worlds[-1]
 
     yield start
     for world in worlds:
         world.close()
+    paused.resume()
 
 
 class ImportActions:
