@@ -62,6 +62,7 @@ class Settings:
     encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     max_rows: int = 500
     max_upload_bytes: int = 5 * 1024 * 1024
+    max_columns: int = 200
     chunk_size: int = 100
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
@@ -106,6 +107,7 @@ class Settings:
             encryption_key=encryption_key,
             max_rows=_int(env, "MAX_ROWS", 500, 1),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1024),
+            max_columns=_int(env, "MAX_COLUMNS", 200, 1),
             chunk_size=_int(env, "CHUNK_SIZE", 100, 1),
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 19456, 8),
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, 1),
@@ -132,6 +134,7 @@ class Settings:
             "ENCRYPTION_KEY": self.encryption_key,
             "MAX_ROWS": str(self.max_rows),
             "MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "MAX_COLUMNS": str(self.max_columns),
             "CHUNK_SIZE": str(self.chunk_size),
             "ARGON2_MEMORY_KIB": str(self.argon2_memory_kib),
             "ARGON2_TIME_COST": str(self.argon2_time_cost),
