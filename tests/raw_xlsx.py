@@ -103,8 +103,14 @@ def zipped(parts: dict[str, str | bytes], method: int = zipfile.ZIP_DEFLATED) ->
 
 
 def patch_directory(data: bytes, name: str, **fields: int) -> bytes:
-    """Rewrite fields of one part's central directory entry (file_size, compress_size, crc, offset)."""
-    offsets = {"crc": (16, "<I"), "compress_size": (20, "<I"), "file_size": (24, "<I"), "offset": (42, "<I")}
+    """Rewrite fields of one part's central directory entry (flags, crc, sizes, offset)."""
+    offsets = {
+        "flags": (8, "<H"),
+        "crc": (16, "<I"),
+        "compress_size": (20, "<I"),
+        "file_size": (24, "<I"),
+        "offset": (42, "<I"),
+    }
     out = bytearray(data)
     position = out.find(b"PK\x01\x02")
     while position >= 0:
@@ -116,6 +122,11 @@ def patch_directory(data: bytes, name: str, **fields: int) -> bytes:
             return bytes(out)
         position = out.find(b"PK\x01\x02", position + 4)
     raise KeyError(name)
+
+
+def directory_entry(data: bytes, name: str) -> zipfile.ZipInfo:
+    """One part's entry as the ZIP directory describes it."""
+    return zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
 
 
 def _letters(column: int) -> str:
