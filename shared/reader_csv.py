@@ -28,6 +28,7 @@ _DELIMITERS = ",;\t|"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ANSI = "Windows-1252 (ANSI)"
 _END = "\ue000end"  # a private-use line no user file ends with: shows whether a quote is still open
+_LINES_PER_ROW = 100  # lines a file may have per allowed row (blank lines, cells over several lines)
 
 
 def open_csv(data: bytes, suffix: str, *, max_rows: int, max_columns: int) -> Table:
@@ -40,6 +41,16 @@ def open_csv(data: bytes, suffix: str, *, max_rows: int, max_columns: int) -> Ta
     # Decided: stray NULs (a damaged export) mean nothing in a user list, so they are dropped.
     text = text.replace("\x00", "")
     delimiter = _sniff_delimiter(text)
+    # Blank rows below the users (a spreadsheet's formatted empty rows) go at C speed; a file that
+    # still has far more lines than its users can need is refused before any row is parsed.
+    text = text.rstrip(" \t\r\n" + delimiter)
+    lines_count = max(text.count("\n"), text.count("\r")) + 1
+    if lines_count > _LINES_PER_ROW * max_rows:
+        raise FileRejected(
+            "too_many_rows",
+            f"The file has {lines_count:,} lines, far more than {max_rows:,} users need. Delete the empty "
+            f"rows, or split it into files of at most {max_rows:,} rows each.",
+        )
     # Lines split as the csv module splits them (\r, \n, \r\n), so a row's lines can be found again.
     lines = io.StringIO(text, newline="").readlines()
 
@@ -50,7 +61,7 @@ def open_csv(data: bytes, suffix: str, *, max_rows: int, max_columns: int) -> Ta
             for number, cells in enumerate(reader, 1):
                 start, end = end, reader.line_num
                 if len(cells) > max_columns and any(c.strip() for c in cells[max_columns:]):
-                    width = max(i for i, c in enumerate(cells) if c.strip()) + 1
+                    width = next(i for i in range(len(cells), 0, -1) if cells[i - 1].strip())
                     raise too_many_columns(f"Row {number}", width, max_columns, number)
                 if (index := _swallowed_rows(cells, delimiter)) is not None:
                     raise _unclosed_quote(number, index, start + 1, end)

@@ -49,7 +49,7 @@ def open_xlsx(data: bytes, *, max_rows: int, max_columns: int, sheet: str | None
         raise unreadable_xlsx(attack or "it is damaged or uses parts that cannot be read") from exc
     worksheets = workbook.worksheets
     if not worksheets:
-        raise unreadable_xlsx("it has no worksheet")
+        raise unreadable_xlsx("it has no worksheet that can be read (none, or their parts are missing)")
     titles = [ws.title for ws in worksheets]
     names = ", ".join(f"'{shown(title)}'" for title in titles)
     if sheet is not None and sheet not in titles:
@@ -146,13 +146,17 @@ def _read_sheet(worksheet: Any, max_columns: int) -> Cells:
 
 
 def _row_number(raw: str | None, previous: int) -> int:
-    number = previous + 1 if raw is None else int(raw)
-    if not 1 <= number <= EXCEL_ROWS:
+    try:
+        number = previous + 1 if raw is None else int(raw)
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= EXCEL_ROWS:
+        shown_number = f"{number:,}" if number is not None else f"'{shown(str(raw))}'"
         raise FileRejected(
             "unreadable_file",
-            f"The sheet has a row numbered {number:,}, but a sheet has at most {EXCEL_ROWS:,} rows: the file "
-            f"is damaged or made to attack. {SAVE_AS}",
-            row=number,
+            f"The sheet has a row numbered {shown_number}, but a sheet has at most {EXCEL_ROWS:,} rows: "
+            f"the file is damaged or made to attack. {SAVE_AS}",
+            row=number if number and number > 0 else None,
         )
     return number
 

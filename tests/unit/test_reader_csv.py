@@ -117,3 +117,10 @@ def test_a_windows_1252_file_still_reads_and_undefined_bytes_name_the_line():
 def test_json_is_recognised_by_its_content():
     assert refused(b'  [{"username": "jdoe"}]', "users.csv").code == "unsupported_format"
     assert refused(b'{"users": []}', "users.txt").code == "unsupported_format"
+
+
+def test_empty_rows_below_the_users_cost_nothing_and_a_file_of_mostly_blank_lines_is_refused():
+    data = b"Username,Email\r\nusr2,usr2@example.com\r\n" + b",\r\n" * 1_000_000
+    assert inspect_table(data, "users.csv", **LIMITS).row_count == 1
+    error = refused(b"Username,Email\r\n" + b"\r\n" * 60_000 + b"usr2,usr2@example.com\r\n")
+    assert error.code == "too_many_rows" and "60,002 lines" in error.message
