@@ -73,6 +73,7 @@ def main() -> None:
             "REDIS_URL": redis_url,
             "ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "SECRET_KEY": "bench",
+            "FLOWER_BASIC_AUTH": "bench:bench",
             "DEMO_ADMIN_PASSWORD": "Bench-Admin-1",
             "TASK_QUEUE": f"bench-{os.getpid()}",
             "LOGIN_RATE_LIMIT": "1000 per minute",

@@ -21,7 +21,7 @@ from typing import NoReturn
 from honcho.manager import Manager
 
 from scripts.local_redis import redis_answers, redis_binary, safe_url, start_redis, stop_redis
-from shared.settings import PROJECT_ROOT, Settings
+from shared.settings import PROJECT_ROOT, Settings, ensure_local_secrets, var_dir_of
 
 BIN = Path(sys.executable).parent  # the venv's executables sit beside its python
 FLOWER_PORT = 5555
@@ -149,7 +149,8 @@ def _exit_on_sigterm(signum: int, frame: object) -> NoReturn:
 def main(argv: list[str] | None = None) -> int:
     """Set up and run the whole service until Ctrl-C."""
     args = sys.argv[1:] if argv is None else argv
-    settings = Settings.from_env()  # generates var/ secrets on the first run
+    ensure_local_secrets(var_dir_of())  # the first run generates var/ secrets; reading never writes
+    settings = Settings.from_env()
     if args == ["--announce"]:
         announce(settings)
 

@@ -12,14 +12,26 @@ from sqlalchemy.orm import Session, selectinload
 from shared.audit import record
 from shared.encryption import decrypt
 from shared.errors import Conflict, Gone, NotFound
+from shared.fields import FIELDS
 from shared.mapping import check_mapping
-from shared.models import ImportJob, ImportRow, utcnow
-from shared.result_files import SuccessRow, errors_csv, success_csv
+from shared.models import (
+    FINAL_STATES,
+    NOT_CREATED,
+    ImportJob,
+    ImportRow,
+    JobStatus,
+    RowStatus,
+    WorkKind,
+    utcnow,
+)
+from shared.result_files import SIP_HEADER, SuccessRow, errors_csv, success_csv
+from shared.scheduling import add_work
 from shared.settings import Settings
 from shared.uploads import get_upload, open_upload
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-NOT_CREATED = ("error", "duplicate", "cancelled")
+# success.csv: the required fields before the password (API.md's columns), optional ones after it.
+SUCCESS_FIRST = [f for f in FIELDS if f.in_success_file and f.required]
+SUCCESS_OPTIONAL = [f for f in FIELDS if f.in_success_file and not f.required]
 
 
 def create_job(
@@ -38,6 +50,7 @@ def create_job(
     )
     session.add(job)
     session.flush()
+    add_work(session, job, WorkKind.VALIDATE, rows=job.total)
     record(
         session, tenant_id, actor_id, "import.started", job.id, {"dry_run": job.dry_run, "rows": job.total}
     )
@@ -62,12 +75,12 @@ def row_counts(session: Session, job_id: str) -> dict[str, int]:
 
 def counts_of(job: ImportJob, by_status: dict[str, int]) -> dict[str, int]:
     """The contract's counts; a dry run's `created` are the rows that would be created."""
-    created = by_status.get("created", 0) + by_status.get("valid", 0)
-    duplicates = by_status.get("duplicate", 0)
-    errors = by_status.get("error", 0)
+    created = by_status.get(RowStatus.CREATED, 0) + by_status.get(RowStatus.VALID, 0)
+    duplicates = by_status.get(RowStatus.DUPLICATE, 0)
+    errors = by_status.get(RowStatus.ERROR, 0)
     processed = created + duplicates + errors
     total = job.total
-    percent = 100 if total == 0 and job.status in TERMINAL else (processed * 100 // total if total else 0)
+    percent = 100 if total == 0 and job.status in FINAL_STATES else (processed * 100 // total if total else 0)
     return {
         "total": total,
         "processed": processed,
@@ -83,7 +96,7 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
     base = f"/api/v1/imports/{job.id}"
     links: dict[str, str] = {"self": base}
     if counts["duplicates"] + counts["errors"] > 0 or (
-        job.status == "cancelled" and counts["processed"] < job.total
+        job.status == JobStatus.CANCELLED and counts["processed"] < job.total
     ):
         links["errors"] = f"{base}/errors.csv"
     if counts["created"] > 0 and not job.dry_run and job.passwords_destroyed_at is None:
@@ -135,11 +148,11 @@ def list_jobs(session: Session, tenant_id: int, limit: int = 100) -> list[dict[s
 def request_cancel(session: Session, tenant_id: int, actor_id: int | None, job_id: str) -> ImportJob:
     """Ask the job to stop before its next chunk (rows already created stay)."""
     job = get_job(session, tenant_id, job_id)
-    if job.status in TERMINAL:
+    if job.status in FINAL_STATES:
         raise Conflict("already_finished", f"The import is already {job.status}.")
     job.cancel_requested = True
-    if job.status == "queued":
-        job.status, job.finished_at = "cancelled", utcnow()
+    if job.status == JobStatus.QUEUED:
+        job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
     record(session, tenant_id, actor_id, "import.cancel_requested", job.id)
     return job
 
@@ -193,21 +206,28 @@ def success_file(
         raise NotFound(f"Success details of dry run {job_id}")
     rows = session.scalars(
         select(ImportRow)
-        .where(ImportRow.job_id == job.id, ImportRow.status == "created")
+        .where(ImportRow.job_id == job.id, ImportRow.status == RowStatus.CREATED)
         .order_by(ImportRow.row_number)
     ).all()
     record(session, tenant_id, actor_id, "import.success_downloaded", job.id, {"rows": len(rows)})
     return success_csv(
-        SuccessRow(
-            row=r.row_number,
-            username=r.username or "",
-            email=r.email or "",
-            extension=r.extension or "",
-            password=decrypt(settings, r.password_encrypted) if r.password_encrypted else "",
-            sip=r.sip or "",
-        )
-        for r in rows
+        [f.label for f in SUCCESS_FIRST],
+        [f.label for f in SUCCESS_OPTIONAL] + [SIP_HEADER],
+        (
+            SuccessRow(
+                row=r.row_number,
+                values=_success_values(r),
+                password=decrypt(settings, r.password_encrypted) if r.password_encrypted else "",
+            )
+            for r in rows
+        ),
     )
+
+
+def _success_values(row: ImportRow) -> dict[str, str]:
+    data = row.data or {}
+    values = {f.label: str(data.get(f.attribute) or "") for f in SUCCESS_FIRST + SUCCESS_OPTIONAL}
+    return values | {SIP_HEADER: row.sip or ""}
 
 
 def errors_file(session: Session, settings: Settings, tenant_id: int, job_id: str) -> bytes:

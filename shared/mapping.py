@@ -3,48 +3,28 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from shared.errors import InvalidMapping
-from shared.models import AUTH_TYPES, SIP_MODES, Desk, PbxDomain, Role, SkillGroup
+from shared.fields import BY_KEY, FIELDS, Field, Source
+from shared.models import AUTH_TYPES, SIP_MODES, PbxDomain
 from shared.reference import LABELS
 
-KNOWN_KEYS = {
-    "username",
-    "email",
-    "extension",
-    "role",
-    "first_name",
-    "last_name",
-    "desk",
-    "skill_groups",
-    "sip",
-    "auth_type",
-    "security",
-    "digits_only_passwords",
-    "columns",  # hints of the suggested mapping (SIP URI, device columns), ignored here
-}
-FIELD_LABELS = {
-    "username": "Username",
-    "email": "Email",
-    "extension": "Virtual Extension",
-    "role": "Role",
-    "first_name": "First name",
-    "last_name": "Last name",
-    "desk": "Desk",
-    "skill_groups": "Skill Groups",
-}
+SETTINGS_KEYS = {"sip", "auth_type", "security", "digits_only_passwords"}
+HINTS_KEY = "columns"  # hints of the suggested mapping (SIP URI, device columns), ignored here
+SIP_LABELS = {"sip.device": "PBX device", "sip.uri": "SIP URI"}
 
 
 @dataclass(frozen=True)
-class Source:
-    """Where a field's value comes from: a column of the file, or one value for all rows."""
+class FieldSource:
+    """Where a field's value comes from: a column of the file, one value for all rows, or generated."""
 
     column: str | None = None
     value: Any = None
+    generate: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,14 +37,9 @@ class Security:
 
 @dataclass(frozen=True)
 class Mapping:
-    username: str
-    email: str
-    extension: str | None  # the column, or None to generate
-    role: Source
-    first_name: str | None = None
-    last_name: str | None = None
-    desk: Source | None = None
-    skill_groups: Source | None = None
+    """A checked mapping: each mapped field's source, and the settings for every user of the file."""
+
+    sources: dict[str, FieldSource]
     sip_mode: str = "webrtc"
     pbx_domain_id: int | None = None
     device_column: str | None = None
@@ -72,7 +47,16 @@ class Mapping:
     auth_type: str = "default"
     security: Security | None = None
     digits_only_passwords: bool = False
-    problems: list[dict[str, str]] = field(default_factory=list, compare=False, repr=False)
+
+    def source(self, key: str) -> FieldSource | None:
+        """The source of a field, or None when it is not mapped."""
+        return self.sources.get(key)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every file column the mapping reads."""
+        used = [s.column for s in self.sources.values() if s.column]
+        return used + [c for c in (self.device_column, self.uri_column) if c]
 
 
 class _Parser:
@@ -96,33 +80,51 @@ class _Parser:
             return None
         return spec["column"]
 
-    def optional_column(self, name: str) -> str | None:
-        spec = self.raw.get(name)
-        return None if spec is None else self.column(name, spec, FIELD_LABELS[name])
-
-    def source(self, name: str, model: type, many: bool = False) -> Source | None:
-        spec = self.raw.get(name)
-        label = FIELD_LABELS[name]
+    def field(self, f: Field) -> FieldSource | None:
+        spec = self.raw.get(f.key)
         if spec is None:
+            if f.required:
+                self.problem(f.key, f"{f.label} must be mapped.")
             return None
-        if isinstance(spec, dict) and "column" in spec:
-            column = self.column(name, spec, label)
-            return Source(column=column) if column else None
-        if isinstance(spec, dict) and "value" in spec:
-            values = spec["value"] if many else [spec["value"]]
-            if many and not isinstance(values, list):
-                self.problem(name, f"{label}: value must be a list of IDs.")
-                return None
-            good = []
-            for value in values:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    self.problem(name, f"{label}: {value!r} is not an ID.")
-                else:
-                    self.ids.append((name, model, value))
-                    good.append(value)
-            return Source(value=good if many else (good[0] if good else None))
-        self.problem(name, f'{label} must be {{"column": "<header>"}} or {{"value": <ID>}}.')
+        if f.column_only:
+            column = self.column(f.key, spec, f.label)
+            return FieldSource(column=column) if column else None
+        if not isinstance(spec, dict):
+            self.problem(f.key, f"{f.label} must be {self._forms(f)}.")
+            return None
+        if Source.GENERATE in f.sources and spec.get("generate") is True:
+            return FieldSource(generate=True)
+        if "column" in spec:
+            column = self.column(f.key, spec, f.label)
+            return FieldSource(column=column) if column else None
+        if Source.VALUE in f.sources and "value" in spec:
+            return self.value(f, spec["value"])
+        self.problem(f.key, f"{f.label} must be {self._forms(f)}.")
         return None
+
+    @staticmethod
+    def _forms(f: Field) -> str:
+        forms = {
+            Source.COLUMN: '{"column": "<header>"}',
+            Source.VALUE: '{"value": [<ID>, ...]}' if f.many else '{"value": <ID>}',
+            Source.GENERATE: '{"generate": true}',
+        }
+        return " or ".join(forms[s] for s in f.sources)
+
+    def value(self, f: Field, raw: Any) -> FieldSource | None:
+        if f.many and not isinstance(raw, list):
+            self.problem(f.key, f"{f.label}: value must be a list of IDs.")
+            return None
+        good = []
+        for value in raw if f.many else [raw]:
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.problem(f.key, f"{f.label}: {value!r} is not an ID.")
+            else:
+                self.ids.append((f.key, f.entity, value))
+                good.append(value)
+        if not f.many and not good:
+            return None
+        return FieldSource(value=good if f.many else good[0])
 
 
 def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser]:
@@ -131,44 +133,10 @@ def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser
     if not isinstance(raw, dict):
         p.problem("mapping", "The mapping must be a JSON object.")
         return None, p
-    for key in sorted(set(raw) - KNOWN_KEYS):
+    for key in sorted(set(raw) - set(BY_KEY) - SETTINGS_KEYS - {HINTS_KEY}):
         p.problem(key, f'Unknown mapping field "{key}".')
-    for required in ("username", "email", "extension", "role"):
-        if raw.get(required) is None:
-            p.problem(required, f"{FIELD_LABELS[required]} must be mapped.")
-    username = p.column("username", raw["username"], "Username") if raw.get("username") else None
-    email = p.column("email", raw["email"], "Email") if raw.get("email") else None
-    extension: str | None = None
-    ext_spec = raw.get("extension")
-    if isinstance(ext_spec, dict) and ext_spec.get("generate") is True:
-        extension = None
-    elif ext_spec is not None:
-        extension = p.column("extension", ext_spec, "Virtual Extension")
-    role = p.source("role", Role)
-    desk = p.source("desk", Desk)
-    skill_groups = p.source("skill_groups", SkillGroup, many=True)
-    first_name, last_name = p.optional_column("first_name"), p.optional_column("last_name")
-    sip = raw.get("sip") or {"mode": "webrtc"}
-    mode = sip.get("mode") if isinstance(sip, dict) else None
-    domain_id = device = uri = None
-    if mode not in SIP_MODES:
-        p.problem("sip.mode", f"SIP mode must be one of {', '.join(SIP_MODES)}.")
-    elif mode == "classic_pbx":
-        domain_id = sip.get("domain_id")
-        if isinstance(domain_id, bool) or not isinstance(domain_id, int):
-            p.problem("sip.domain_id", "Use CommPeak classic PBX needs a PBX domain.")
-            domain_id = None
-        else:
-            p.ids.append(("sip.domain_id", PbxDomain, domain_id))
-        if sip.get("device") is None:
-            p.problem("sip.device", "Use CommPeak classic PBX needs the column with PBX device numbers.")
-        else:
-            device = p.column("sip.device", sip["device"], "PBX device")
-    elif mode == "custom_uri":
-        if sip.get("uri") is None:
-            p.problem("sip.uri", "Use Custom URI needs the column with each user's SIP URI.")
-        else:
-            uri = p.column("sip.uri", sip["uri"], "SIP URI")
+    sources = {f.key: source for f in FIELDS if (source := p.field(f)) is not None}
+    mode, domain_id, device, uri = _sip(p, raw.get("sip") or {"mode": "webrtc"})
     auth_type = raw.get("auth_type", "default")
     if auth_type not in AUTH_TYPES:
         p.problem("auth_type", f"Authentication type must be one of {', '.join(AUTH_TYPES)}.")
@@ -176,17 +144,10 @@ def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser
     digits_only = raw.get("digits_only_passwords", False)
     if not isinstance(digits_only, bool):
         p.problem("digits_only_passwords", "digits_only_passwords must be true or false.")
-    if p.problems or username is None or email is None or role is None:
+    if p.problems:
         return None, p
     mapping = Mapping(
-        username=username,
-        email=email,
-        extension=extension,
-        role=role,
-        first_name=first_name,
-        last_name=last_name,
-        desk=desk,
-        skill_groups=skill_groups,
+        sources=sources,
         sip_mode=mode,
         pbx_domain_id=domain_id,
         device_column=device,
@@ -196,6 +157,31 @@ def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser
         digits_only_passwords=digits_only,
     )
     return mapping, p
+
+
+def _sip(p: _Parser, sip: Any) -> tuple[str, int | None, str | None, str | None]:
+    mode = sip.get("mode") if isinstance(sip, dict) else None
+    domain_id = device = uri = None
+    if mode not in SIP_MODES:
+        p.problem("sip.mode", f"SIP mode must be one of {', '.join(SIP_MODES)}.")
+        return "webrtc", None, None, None
+    if mode == "classic_pbx":
+        domain_id = sip.get("domain_id")
+        if isinstance(domain_id, bool) or not isinstance(domain_id, int):
+            p.problem("sip.domain_id", "Use CommPeak classic PBX needs a PBX domain.")
+            domain_id = None
+        else:
+            p.ids.append(("sip.domain_id", PbxDomain, domain_id))
+        if sip.get("device") is None:
+            p.problem("sip.device", "Use CommPeak classic PBX needs the column with PBX device numbers.")
+        else:
+            device = p.column("sip.device", sip["device"], SIP_LABELS["sip.device"])
+    elif mode == "custom_uri":
+        if sip.get("uri") is None:
+            p.problem("sip.uri", "Use Custom URI needs the column with each user's SIP URI.")
+        else:
+            uri = p.column("sip.uri", sip["uri"], SIP_LABELS["sip.uri"])
+    return mode, domain_id, device, uri
 
 
 def _positive(p: _Parser, raw: dict[str, Any], key: str, label: str, most: int) -> int | None:
@@ -244,7 +230,7 @@ def check_mapping(session: Session, tenant_id: int, raw: Any, headers: list[str]
     """The parsed mapping, or InvalidMapping listing every problem (columns and IDs of the tenant)."""
     mapping, p = parse_mapping(raw, headers)
     for field_name, model, entity_id in p.ids:
-        entity = session.get(model, entity_id)
+        entity = session.get(model, entity_id) if abs(entity_id) < 2**63 else None
         if entity is None or entity.tenant_id != tenant_id:
             p.problem(field_name, f"{LABELS[model]} {entity_id} does not exist.")
     if p.problems or mapping is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,50 @@ from shared.db import Base
 MANAGE_USERS = "users.manage"
 SIP_MODES = ("webrtc", "classic_pbx", "custom_uri", "builtin_pbx")
 AUTH_TYPES = ("default", "disabled", "email_otp", "google_2fa")
+
+
+class JobStatus(StrEnum):
+    """An import's life: queued -> validating -> running -> one of the final states."""
+
+    QUEUED = "queued"
+    VALIDATING = "validating"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.RUNNING})
+
+
+class RowStatus(StrEnum):
+    """A data row's outcome: pending -> created | duplicate | error | cancelled; valid in a dry run."""
+
+    PENDING = "pending"
+    VALID = "valid"
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+NOT_CREATED = frozenset({RowStatus.ERROR, RowStatus.DUPLICATE, RowStatus.CANCELLED})
+
+
+class WorkKind(StrEnum):
+    """What a unit of work does to its import."""
+
+    VALIDATE = "validate"  # check every row, allocate (one item per job)
+    CREATE = "create"  # create one chunk's users
+
+
+class WorkStatus(StrEnum):
+    """A unit of work's life: pending -> claimed (by a worker, heartbeating) -> done."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
 
 
 def utcnow() -> datetime:
@@ -118,6 +163,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone_number: Mapped[str | None] = mapped_column(String(16))  # E.164
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
     desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
     extension: Mapped[str] = mapped_column(String(16))
@@ -140,6 +186,7 @@ class User(Base):
 
     tenant: Mapped[Tenant] = relationship()
     role: Mapped[Role] = relationship()
+    desk: Mapped[Desk | None] = relationship()
     skill_groups: Mapped[list[SkillGroup]] = relationship(secondary=user_skill_groups)
 
 
@@ -180,14 +227,10 @@ class ImportJob(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    created: Mapped[int] = mapped_column(Integer, default=0)
-    duplicates: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[int] = mapped_column(Integer, default=0)
-    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -201,6 +244,33 @@ class ImportJob(Base):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
+class WorkItem(Base):
+    """One unit of an import's work, claimed by a worker in fair order (shared/scheduling.py).
+
+    Celery messages carry no work: a worker's slot task claims the next item here, so one
+    tenant's backlog never stands in front of another's, and lost messages lose no work.
+    """
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "kind", "chunk", name="uq_work_items_job_kind_chunk"),
+        Index("ix_work_items_status_tenant", "status", "tenant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # a WorkKind
+    chunk: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=WorkStatus.PENDING)  # a WorkStatus
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ImportRow(Base):
     """One data row's outcome; keyed by (job, row) so every task is safe to run twice."""
 
@@ -211,8 +281,7 @@ class ImportRow(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
     row_number: Mapped[int] = mapped_column(Integer)
     chunk: Mapped[int | None] = mapped_column(Integer)
-    # pending -> created | duplicate | error | cancelled
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # a RowStatus
     messages: Mapped[list[str]] = mapped_column(JSON, default=list)
     username: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(320))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 # Columns the error file adds; originals of the same name are dropped so a re-upload round-trips.
 ROW, ERRORS = "Row", "Errors"
-SUCCESS_HEADERS = ["Row", "Username", "Email", "Virtual Extension", "Temporary Password"]
+PASSWORD = "Temporary Password"
 SIP_HEADER = "SIP Device/URI"
 # A spreadsheet runs a cell starting with these as a formula (CSV injection); TAB and CR hide it.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -17,14 +17,11 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True)
 class SuccessRow:
-    """One created user as the success details file lists it."""
+    """One created user as the success details file lists it: its row, values by column, password."""
 
     row: int
-    username: str
-    email: str
-    extension: str
+    values: dict[str, str]
     password: str
-    sip: str = ""
 
 
 def neutralise(value: str) -> str:
@@ -50,10 +47,12 @@ def errors_csv(headers: list[str], rows: Iterable[tuple[int, dict[str, str], lis
     return csv_bytes([[*originals, ROW, ERRORS], *lines])
 
 
-def success_csv(rows: Iterable[SuccessRow]) -> bytes:
-    """The users created, with their temporary passwords; a SIP column only when any row has one."""
+def success_csv(first: list[str], optional: list[str], rows: Iterable[SuccessRow]) -> bytes:
+    """Row, the `first` columns, Temporary Password, then each `optional` column that any row fills."""
     rows = list(rows)
-    with_sip = any(r.sip for r in rows)
-    header = SUCCESS_HEADERS + [SIP_HEADER] * with_sip
-    lines = ([str(r.row), r.username, r.email, r.extension, r.password] + [r.sip] * with_sip for r in rows)
-    return csv_bytes([header, *lines])
+    extra = [c for c in optional if any(r.values.get(c) for r in rows)]
+    lines = (
+        [str(r.row), *(r.values.get(c, "") for c in first), r.password, *(r.values.get(c, "") for c in extra)]
+        for r in rows
+    )
+    return csv_bytes([["Row", *first, PASSWORD, *extra], *lines])

@@ -1,4 +1,8 @@
-"""Settings, read once from the environment; tests build `Settings(...)` directly."""
+"""Settings, read once from the environment; tests build `Settings(...)` directly.
+
+Reading settings never writes: the local secrets of a machine without them set are generated
+by the commands that run the service (`make run`), through ensure_local_secrets.
+"""
 
 from __future__ import annotations
 
@@ -17,39 +21,74 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
+class _Reader:
+    """Reads variables strictly, collecting every problem so one error names them all."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def int(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a whole number, got {raw!r}")
+            return default
+        if value < minimum:
+            self.problems.append(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        self.problems.append(f"{name} must be true or false, got {raw!r}")
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
+
+    def secret(self, name: str, var_dir: Path, filename: str) -> str:
+        """The variable, else the file `make run` generated into VAR_DIR; never generated here."""
+        if self.env.get(name):
+            return self.env[name]
+        path = var_dir / filename
+        if path.is_file():
+            return path.read_text().strip()
+        self.problems.append(
+            f"{name} is not set and {path} does not exist: set {name}, or run `make run` once to generate it"
+        )
+        return ""
 
 
-def _bool(env: dict[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+# What `make run` generates into VAR_DIR, once, for a machine without the variables set.
+LOCAL_SECRETS: dict[str, Callable[[], str]] = {
+    "secret_key": lambda: secrets.token_urlsafe(32),
+    "encryption.key": lambda: Fernet.generate_key().decode(),
+    "flower_password": lambda: secrets.token_urlsafe(12),
+}
 
 
-def _secret_file(var_dir: Path, name: str, make: Callable[[], str]) -> str:
-    """Read a secret kept in var/, creating it once (mode 600) when missing."""
-    path = var_dir / name
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
+def ensure_local_secrets(var_dir: Path) -> None:
+    """Generate missing secret files in VAR_DIR (mode 600); only commands that run the service call it."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    for name, make in LOCAL_SECRETS.items():
+        path = var_dir / name
+        if path.exists():
+            continue
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(make())
-    return path.read_text().strip()
+
+
+def var_dir_of(env: dict[str, str] | None = None) -> Path:
+    """VAR_DIR of the environment (default: var/ in the repository)."""
+    env = os.environ if env is None else env
+    return Path(env.get("VAR_DIR") or PROJECT_ROOT / "var")
 
 
 @dataclass(frozen=True)
@@ -77,52 +116,63 @@ class Settings:
     login_rate_limit: str = "30 per minute"
     broker_visibility_timeout: int = 300
     task_queue: str = "imports"
+    worker_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
+    claim_timeout_seconds: int = 60
+    sweep_seconds: int = 30
+    outage_tolerance_seconds: int = 600
     var_dir: Path = PROJECT_ROOT / "var"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Build settings from environment variables, generating local secrets once."""
+        """Build settings from environment variables; SettingsError names every bad or missing one."""
         env = dict(os.environ if env is None else env)
-        var_dir = Path(env.get("VAR_DIR") or PROJECT_ROOT / "var")
-        secret_key = env.get("SECRET_KEY") or _secret_file(
-            var_dir, "secret_key", lambda: secrets.token_urlsafe(32)
-        )
-        encryption_key = env.get("ENCRYPTION_KEY") or _secret_file(
-            var_dir, "encryption.key", lambda: Fernet.generate_key().decode()
-        )
-        try:
-            Fernet(encryption_key.encode())
-        except ValueError:
-            raise SettingsError("ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes)") from None
-        flower_auth = env.get("FLOWER_BASIC_AUTH") or (
-            "admin:" + _secret_file(var_dir, "flower_password", lambda: secrets.token_urlsafe(12))
+        var_dir = var_dir_of(env)
+        read = _Reader(env)
+        values = {
+            "max_rows": read.int("MAX_ROWS", 500, 1),
+            "max_upload_bytes": read.int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1024),
+            "max_columns": read.int("MAX_COLUMNS", 200, 1),
+            "chunk_size": read.int("CHUNK_SIZE", 100, 1),
+            "argon2_memory_kib": read.int("ARGON2_MEMORY_KIB", 19456, 8),
+            "argon2_time_cost": read.int("ARGON2_TIME_COST", 2, 1),
+            "argon2_parallelism": read.int("ARGON2_PARALLELISM", 1, 1),
+            "password_retention_hours": read.int("PASSWORD_RETENTION_HOURS", 24, 1),
+            "token_ttl_hours": read.int("TOKEN_TTL_HOURS", 12, 1),
+            "port": read.int("PORT", 8000, 1),
+            "session_cookie_secure": read.bool("SESSION_COOKIE_SECURE", False),
+            "broker_visibility_timeout": read.int("BROKER_VISIBILITY_TIMEOUT", 300, 10),
+            "worker_processes": read.int("WORKER_PROCESSES", os.cpu_count() or 1, 1),
+            "claim_timeout_seconds": read.int("CLAIM_TIMEOUT_SECONDS", 60, 5),
+            "sweep_seconds": read.int("SWEEP_SECONDS", 30, 1),
+            "outage_tolerance_seconds": read.int("OUTAGE_TOLERANCE_SECONDS", 600, 0),
+        }
+        secret_key = read.secret("SECRET_KEY", var_dir, "secret_key")
+        encryption_key = read.secret("ENCRYPTION_KEY", var_dir, "encryption.key")
+        if encryption_key:
+            try:
+                Fernet(encryption_key.encode())
+            except ValueError:
+                read.problems.append("ENCRYPTION_KEY must be a Fernet key (32 url-safe base64 bytes)")
+        flower_auth = env.get("FLOWER_BASIC_AUTH") or "admin:" + read.secret(
+            "FLOWER_BASIC_AUTH", var_dir, "flower_password"
         )
         if ":" not in flower_auth:
-            raise SettingsError("FLOWER_BASIC_AUTH must look like user:password")
+            read.problems.append("FLOWER_BASIC_AUTH must look like user:password")
+        if read.problems:
+            raise SettingsError("; ".join(read.problems))
         flower_user, flower_password = flower_auth.split(":", 1)
         return cls(
             database_url=env.get("DATABASE_URL") or "sqlite:///" + str(var_dir / "app.db"),
             redis_url=env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
             secret_key=secret_key,
             encryption_key=encryption_key,
-            max_rows=_int(env, "MAX_ROWS", 500, 1),
-            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1024),
-            max_columns=_int(env, "MAX_COLUMNS", 200, 1),
-            chunk_size=_int(env, "CHUNK_SIZE", 100, 1),
-            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 19456, 8),
-            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, 1),
-            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, 1),
-            password_retention_hours=_int(env, "PASSWORD_RETENTION_HOURS", 24, 1),
-            token_ttl_hours=_int(env, "TOKEN_TTL_HOURS", 12, 1),
-            port=_int(env, "PORT", 8000, 1),
             flower_user=flower_user,
             flower_password=flower_password,
             demo_admin_password=env.get("DEMO_ADMIN_PASSWORD") or None,
-            session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
             login_rate_limit=env.get("LOGIN_RATE_LIMIT") or "30 per minute",
-            broker_visibility_timeout=_int(env, "BROKER_VISIBILITY_TIMEOUT", 300, 10),
             task_queue=env.get("TASK_QUEUE") or "imports",
             var_dir=var_dir,
+            **values,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -147,6 +197,10 @@ class Settings:
             "LOGIN_RATE_LIMIT": self.login_rate_limit,
             "BROKER_VISIBILITY_TIMEOUT": str(self.broker_visibility_timeout),
             "TASK_QUEUE": self.task_queue,
+            "WORKER_PROCESSES": str(self.worker_processes),
+            "CLAIM_TIMEOUT_SECONDS": str(self.claim_timeout_seconds),
+            "SWEEP_SECONDS": str(self.sweep_seconds),
+            "OUTAGE_TOLERANCE_SECONDS": str(self.outage_tolerance_seconds),
             "VAR_DIR": str(self.var_dir),
         } | ({"DEMO_ADMIN_PASSWORD": self.demo_admin_password} if self.demo_admin_password else {})
 

@@ -5,22 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Header keys (lower-case letters and digits only), best first. Bracketed parts are keys too, so
-# Entra's "User name [userPrincipalName] Required" matches by "username" and "userprincipalname".
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "username": ("username", "userprincipalname", "upn", "login", "loginname", "userlogin", "userid", "user"),
-    "email": ("email", "emailaddress", "mail", "emailid"),
-    "extension": ("virtualextension", "virtualext", "extension", "ext", "phoneextension", "extensionnumber"),
-    "role": ("roleid", "role"),
-    "first_name": ("firstname", "givenname", "forename"),
-    "last_name": ("lastname", "surname", "familyname"),
-    "desk": ("deskid", "desk"),
-    "skill_groups": ("skillgroupids", "skillgroupid", "skillgroups", "skillgroup", "skills"),
-}
+from shared.fields import FIELDS, Field
+from shared.rules import Problem
+
+# Header keys (lower-case letters and digits only), best first, come from the field registry.
+# Bracketed parts are keys too, so Entra's "User name [userPrincipalName] Required" matches by
+# "username" and "userprincipalname".
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "sip_uri": ("sipuri", "uri"),
     "device": ("pbxdevice", "devicenumber", "device"),
 }
+_NO_REFERENCES: Any = None  # rules of optional fields without entities look nothing up
 # Used only when no column is plainly an email address.
 _WEAK_EMAIL = ("alternateemailaddress", "alternateemail", "otheremail")
 # Columns our own error file adds; a re-uploaded error file must not map them.
@@ -33,13 +28,13 @@ def suggest_mapping(headers: list[str], preview: list[dict[str, str]] | None = N
     """Map headers to fields (API.md mapping shape), leaving out what nothing matches."""
     used: set[str] = set()
     mapping: dict[str, Any] = {}
-    for name, keys in _FIELDS.items():
-        column = _best(headers, keys, used)
-        if name == "email" and column is None:
+    for f in FIELDS:
+        column = _best(headers, f.synonyms, used)
+        if f.key == "email" and column is None:
             column = _best(headers, _WEAK_EMAIL, used)
-        if column is not None:
+        if column is not None and _fits(f, column, preview or []):
             used.add(column)
-            mapping[name] = {"column": column}
+            mapping[f.key] = {"column": column}
     if "email" not in mapping and "username" in mapping:
         # Microsoft 365 and Entra files have no email column: their user names are email addresses.
         column = mapping["username"]["column"]
@@ -57,6 +52,20 @@ def suggest_mapping(headers: list[str], preview: list[dict[str, str]] | None = N
     if columns:
         mapping["columns"] = columns
     return mapping
+
+
+def _fits(f: Field, column: str, preview: list[dict[str, str]]) -> bool:
+    """Whether an optional field's rule accepts the preview's values: a column that would make
+    every row an error is no suggestion (Microsoft 365's "Mobile Phone" holds national numbers)."""
+    if f.required or f.entity is not None:
+        return True
+    try:
+        for row in preview:
+            if row.get(column):
+                f.check(row[column], f.label, _NO_REFERENCES)
+    except Problem:
+        return False
+    return True
 
 
 def _keys(header: str) -> list[str]:

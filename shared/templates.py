@@ -7,23 +7,15 @@ import io
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from shared.fields import FIELDS
 from shared.result_files import csv_bytes
 
-TEMPLATE_HEADERS: list[str] = [
-    "Username",
-    "Email",
-    "Virtual Extension",
-    "Role ID",
-    "First Name",
-    "Last Name",
-    "Desk ID",
-    "Skill Groups",
-    "PBX Device",
-    "SIP URI",
-]
-EXAMPLE_ROW: list[str] = ["jdoe", "jdoe@example.com", "1001", "1", "John", "Doe", "1", "1;2", "", ""]
+# The SIP columns are not fields of their own: the mapping's SIP settings name them.
+_SIP_COLUMNS = ["PBX Device", "SIP URI"]
+TEMPLATE_HEADERS: list[str] = [f.template_header for f in FIELDS] + _SIP_COLUMNS
+EXAMPLE_ROW: list[str] = [f.example for f in FIELDS] + [""] * len(_SIP_COLUMNS)
 # Cells Excel should hold as numbers, as a user typing them would get.
-_NUMERIC = {"Virtual Extension", "Role ID", "Desk ID"}
+_NUMERIC = {f.template_header for f in FIELDS if f.numeric_example}
 
 
 def template_csv() -> bytes:

@@ -109,7 +109,7 @@ def upload_as_dict(upload: Upload, preview: list[dict[str, str]], sheets: list[s
         "headers": list(upload.headers),
         "row_count": upload.row_count,
         "preview": preview,
-        "suggested_mapping": suggest_mapping(list(upload.headers)),
+        "suggested_mapping": suggest_mapping(list(upload.headers), preview),
         "sheet": upload.sheet,
         "sheets": sheets,
         "created_at": upload.created_at.isoformat(),

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from shared.audit import record
 from shared.errors import DomainError, NotFound
+from shared.fields import FIELDS
 from shared.models import User
 from shared.passwords import generate_password, hash_password
 from shared.settings import Settings
 
 MAX_PER_PAGE = 200
+SEARCHABLE = [f for f in FIELDS if f.searchable]
 
 
 @dataclass(frozen=True)
@@ -27,28 +29,23 @@ class Page:
 
 def user_as_dict(user: User) -> dict[str, Any]:
     """The JSON shape of a user in the Users table (never the hash)."""
-    return {
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "extension": user.extension,
-        "role_id": user.role_id,
-        "desk_id": user.desk_id,
-        "skill_group_ids": sorted(g.id for g in user.skill_groups),
-        "sip_mode": user.sip_mode,
-        "pbx_domain_id": user.pbx_domain_id,
-        "sip_device": user.sip_device,
-        "sip_uri": user.sip_uri,
-        "auth_type": user.auth_type,
-        "allowed_networks": user.allowed_networks,
-        "session_timeout_minutes": user.session_timeout_minutes,
-        "lock_after_failed_logins": user.lock_after_failed_logins,
-        "must_change_password": user.must_change_password,
-        "created_at": user.created_at.isoformat(),
-        "import_id": user.import_id,
-    }
+    return (
+        {"id": user.id}
+        | {f.attribute: f.read(user) for f in FIELDS}
+        | {
+            "sip_mode": user.sip_mode,
+            "pbx_domain_id": user.pbx_domain_id,
+            "sip_device": user.sip_device,
+            "sip_uri": user.sip_uri,
+            "auth_type": user.auth_type,
+            "allowed_networks": user.allowed_networks,
+            "session_timeout_minutes": user.session_timeout_minutes,
+            "lock_after_failed_logins": user.lock_after_failed_logins,
+            "must_change_password": user.must_change_password,
+            "created_at": user.created_at.isoformat(),
+            "import_id": user.import_id,
+        }
+    )
 
 
 def list_users(
@@ -65,20 +62,12 @@ def list_users(
     query = select(User).where(User.tenant_id == tenant_id)
     if q:
         like = f"%{q.strip().lower()}%"
-        query = query.where(
-            or_(
-                func.lower(User.username).like(like),
-                func.lower(User.email).like(like),
-                func.lower(User.first_name).like(like),
-                func.lower(User.last_name).like(like),
-                User.extension.like(like),
-            )
-        )
+        query = query.where(or_(*(func.lower(getattr(User, f.attribute)).like(like) for f in SEARCHABLE)))
     if import_id:
         query = query.where(User.import_id == import_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(
-        query.options(selectinload(User.skill_groups))
+        query.options(selectinload(User.skill_groups), selectinload(User.role), selectinload(User.desk))
         .order_by(User.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)

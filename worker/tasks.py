@@ -1,55 +1,197 @@
-"""Celery tasks: thin wrappers that open a session and call one domain function."""
+"""Celery tasks: thin wrappers that own the transactions and call the import's steps.
+
+Messages carry no work: `imports.slot` claims the next unit of work from the database in fair
+order (shared/scheduling.py), runs it, and offers a successor slot while work remains. Each step
+is a domain function that takes a Session and never commits; every `with sessions.begin()` block
+here is one transaction. The run_* functions take the session factory and settings, so tests call
+them without a broker.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from celery import Task
-from redis import Redis
+from celery.exceptions import Retry
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 
-from shared import processing
+from shared import allocation, completion, creation, row_check, scheduling
 from shared.auth import purge_expired_tokens
 from shared.errors import DomainError
 from shared.jobs import purge_expired_passwords, status_from_db
-from shared.models import ImportJob
+from shared.models import ImportJob, WorkKind
 from shared.progress import publish
+from shared.scheduling import Claim
+from shared.settings import Settings
+from worker import runtime
 from worker.app import app
-from worker.context import sessions, settings
 
 log = logging.getLogger(__name__)
-# Infrastructure hiccups are retried; row problems never raise (they are data).
-RETRY_ON = (OperationalError, DBAPIError, RedisError, ConnectionError)
-STALE_AFTER = timedelta(minutes=10)
+# Infrastructure that may come back: the unit is retried (and never fails its job).
+INFRASTRUCTURE = (OperationalError, InterfaceError, PoolTimeout, RedisError, ConnectionError, TimeoutError)
+BACKOFF_FLOOR, BACKOFF_CAP = 1.0, 30.0
+SLOT = "imports.slot"
 
 
-class ImportTask(Task):
-    """Marks the job failed, with a reason, once retries are exhausted or the file is unusable."""
-
-    autoretry_for = RETRY_ON
-    retry_backoff = 2
-    retry_backoff_max = 60
-    max_retries = 5
-
-    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        job_id = args[0] if args else kwargs.get("job_id")
-        if job_id:
-            processing.fail_job(sessions(), job_id, processing.describe_failure(exc))
-            _publish(job_id)
+def backoff(retries: int) -> float:
+    """Seconds before retry n: doubling from a floor (never 0 s), capped, with upward jitter."""
+    return min(BACKOFF_CAP, BACKOFF_FLOOR * 2**retries) * random.uniform(1.0, 1.25)
 
 
-def _redis() -> Redis:
-    return Redis.from_url(settings().redis_url, socket_timeout=5, socket_connect_timeout=2)
+def max_retries(settings: Settings) -> int:
+    """Enough retries to outlast an outage of OUTAGE_TOLERANCE_SECONDS."""
+    waits, total = 0, 0.0
+    while total < settings.outage_tolerance_seconds:
+        total += min(BACKOFF_CAP, BACKOFF_FLOOR * 2**waits)
+        waits += 1
+    return waits
+
+
+def run_validation(
+    sessions: sessionmaker[Session], settings: Settings, job_id: str, claim: Claim | None = None
+) -> list[int]:
+    """Check every row, then allocate; returns the new chunks. DomainError: the file is unusable."""
+    with sessions.begin() as session:
+        started = row_check.begin(session, job_id)
+        if not started and claim is not None:
+            scheduling.finish(session, claim)
+    if not started:
+        return []
+    # Reading and checking the rows needs no write lock: other writers go on meanwhile.
+    with sessions() as session:
+        checked = row_check.check_rows(session, settings, job_id)
+    with sessions.begin() as session:
+        allocated = allocation.allocate(session, checked, settings.chunk_size, settings.worker_processes)
+        if allocated is not None and not allocated.chunks:
+            completion.finalise(session, job_id)
+        if claim is not None:
+            scheduling.finish(session, claim)
+    return allocated.chunks if allocated else []
+
+
+def run_chunk(
+    sessions: sessionmaker[Session], settings: Settings, job_id: str, chunk: int, claim: Claim | None = None
+) -> int:
+    """Create one chunk's users and finish the job if it was the last; returns how many were created."""
+    with sessions() as session:
+        work = creation.chunk_work(session, job_id, chunk)
+    created = 0
+    # Hashing is the slow part: done before the transaction opens, so locks are held briefly.
+    secrets = creation.make_secrets(settings, work) if work else {}
+    with sessions.begin() as session:
+        if work is not None:
+            created = creation.create_chunk(session, work, secrets)
+        completion.finalise(session, job_id)
+        if claim is not None:
+            scheduling.finish(session, claim)
+    return created
+
+
+def fail(sessions: sessionmaker[Session], claim: Claim, reason: str) -> None:
+    """End the claim's job as failed with a reason a user can act on."""
+    with sessions.begin() as session:
+        completion.fail_job(session, claim.job_id, reason)
+        scheduling.finish(session, claim)
+
+
+def run_slot(
+    sessions: sessionmaker[Session], settings: Settings, worker: str, offer: Callable[[int], None]
+) -> Claim | None:
+    """Claim the next unit of work in fair order and do it; returns what was done (None: nothing)."""
+    with sessions.begin() as session:
+        claim = scheduling.claim_next(session, worker, timedelta(seconds=settings.claim_timeout_seconds))
+    if claim is None:
+        return None
+    log.info("claimed job=%s kind=%s chunk=%d worker=%s", claim.job_id, claim.kind, claim.chunk, worker)
+    try:
+        if claim.kind == WorkKind.VALIDATE:
+            chunks = run_validation(sessions, settings, claim.job_id, claim)
+            # This slot goes on by itself; the other processes get slots of their own for the new chunks.
+            offer(min(len(chunks), settings.worker_processes) - 1)
+        else:
+            run_chunk(sessions, settings, claim.job_id, claim.chunk, claim)
+    except INFRASTRUCTURE:
+        raise  # retried: the unit stays claimed by this slot, which takes it up again
+    except DomainError as exc:  # the file or mapping cannot be processed: no retry helps
+        fail(sessions, claim, exc.message)
+    except Exception as exc:
+        fail(sessions, claim, completion.describe_failure(exc))
+        raise  # a bug: the job says so, and Flower shows the task red with its traceback
+    return claim
 
 
 def _publish(job_id: str) -> None:
-    with sessions()() as session:
+    with runtime.sessions()() as session:
         job = session.get(ImportJob, job_id)
         if job is not None:
-            publish(_redis(), status_from_db(session, job))
+            publish(runtime.redis(), status_from_db(session, job), job.tenant_id)
+
+
+def offer_slots(count: int) -> None:
+    """Send `count` slot messages; a broker that does not answer now is the sweep's to make up for."""
+    try:
+        for _ in range(count):
+            slot.apply_async()
+    except Exception as exc:  # kombu raises its own OperationalError; the sweep re-offers the work
+        log.warning("could not offer slots count=%d error=%s", count, type(exc).__name__)
+
+
+@app.task(name=SLOT, bind=True)
+def slot(self: Task, **_ignored: Any) -> str | None:
+    """Do one unit of import work, claimed in fair order; offer a successor while work remains."""
+    settings = runtime.settings()
+    sessions = runtime.sessions()
+    worker = self.request.id or "local"
+    try:
+        claim = run_slot(sessions, settings, worker, offer_slots)
+    except INFRASTRUCTURE as exc:
+        retries = self.request.retries
+        if retries >= max_retries(settings):
+            raise
+        log.warning("slot retry=%d worker=%s error=%s", retries + 1, worker, type(exc).__name__)
+        raise self.retry(exc=exc, countdown=backoff(retries), max_retries=None) from exc
+    except Retry:
+        raise
+    if claim is None:
+        return None
+    _publish(claim.job_id)
+    with sessions() as session:
+        waiting = scheduling.remaining(session)
+    if waiting:
+        offer_slots(1)
+    return f"{claim.kind} job={claim.job_id} chunk={claim.chunk}"
+
+
+@app.task(name="imports.validate")
+def validate(job_id: str) -> None:
+    """Messages sent before slots existed: run a slot instead (the work order is in the database)."""
+    offer_slots(1)
+
+
+@app.task(name="imports.process_chunk")
+def process_chunk(job_id: str, chunk: int) -> None:
+    """Messages sent before slots existed: run a slot instead (the work order is in the database)."""
+    offer_slots(1)
+
+
+@app.task(name="imports.sweep")
+def sweep() -> int:
+    """Offer slots again for work nobody holds (lost messages, dead workers); returns how many."""
+    settings = runtime.settings()
+    with runtime.sessions().begin() as session:
+        backlog = scheduling.sweep(session, timedelta(seconds=settings.claim_timeout_seconds))
+    if backlog.claimable and (backlog.stale or backlog.idle_seconds >= settings.sweep_seconds):
+        log.warning("re-offering work claimable=%d stale=%d", backlog.claimable, backlog.stale)
+        offer_slots(settings.worker_processes)
+        return settings.worker_processes
+    return 0
 
 
 @app.task(name="system.ping")
@@ -58,35 +200,10 @@ def ping() -> str:
     return "pong"
 
 
-@app.task(name="imports.validate", base=ImportTask, bind=True)
-def validate(self: Task, job_id: str) -> None:
-    """Validate every row of the job, then spread its chunks over the workers."""
-    try:
-        result = processing.validate_job(sessions(), settings(), job_id)
-    except DomainError as exc:  # the file or mapping cannot be processed: no retry helps
-        processing.fail_job(sessions(), job_id, exc.message)
-        _publish(job_id)
-        return
-    _publish(job_id)
-    for chunk in result.chunks:
-        process_chunk.delay(job_id, chunk)
-
-
-@app.task(name="imports.process_chunk", base=ImportTask, bind=True)
-def process_chunk(self: Task, job_id: str, chunk: int) -> None:
-    """Create one chunk's users (safe to run twice)."""
-    processing.process_chunk(sessions(), settings(), job_id, chunk)
-    _publish(job_id)
-
-
 @app.task(name="imports.purge_expired")
 def purge_expired() -> int:
-    """Destroy temporary passwords past retention and expired tokens; hand stale jobs to a worker again."""
-    with sessions().begin() as session:
-        count = purge_expired_passwords(session, settings())
+    """Destroy temporary passwords past retention, and expired tokens."""
+    with runtime.sessions().begin() as session:
+        count = purge_expired_passwords(session, runtime.settings())
         purge_expired_tokens(session)
-        stale = processing.stale_jobs(session, STALE_AFTER)
-    for job_id in stale:
-        log.warning("requeueing quiet job=%s", job_id)
-        validate.delay(job_id)
     return count

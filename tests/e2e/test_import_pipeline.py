@@ -371,3 +371,37 @@ def test_with_redis_gone_status_and_events_come_from_the_database(imports, worke
         "/api/v1/imports", headers=imports.auth, json={"upload_id": done["upload_id"], "mapping": mapping}
     )
     assert refused.status_code == 503 and refused.get_json()["error"]["code"] == "queue_unavailable"
+
+
+def test_phone_numbers_are_checked_stored_in_e164_and_shown(imports, worker, client, auth):
+    role = imports.reference("roles")["Agent"]
+    rows = [
+        {"Username": "ph1", "Email": "ph1@example.com", "Phone": "+44 20 7946 0958"},
+        {"Username": "ph2", "Email": "ph2@example.com", "Phone": "0033 6 12 34 56 78"},
+        {"Username": "ph3", "Email": "ph3@example.com", "Phone": ""},
+        {"Username": "ph4", "Email": "ph4@example.com", "Phone": "555-1234"},
+    ]
+    up = imports.upload(to_csv(rows, ["Username", "Email", "Phone"])).get_json()
+    status = imports.wait_done(
+        imports.start(
+            up["upload_id"], basic_mapping(role) | {"phone_number": {"column": "Phone"}}
+        ).get_json()["id"]
+    )
+    assert (status["created"], status["errors"]) == (3, 1)
+    _, errors = imports.download(status["id"], "errors")
+    assert parse_csv(errors)[0]["Errors"] == (
+        'Phone number "555-1234" must be an international number like +1 202 555 0143'
+    )
+    _, success = imports.download(status["id"], "success")
+    # A cell starting with + is neutralised against formula injection, like every cell we write.
+    assert [(r["Username"], r["Phone number"]) for r in parse_csv(success)] == [
+        ("ph1", "'+442079460958"),
+        ("ph2", "'+33612345678"),
+        ("ph3", ""),
+    ]
+    users = client.get("/api/v1/users?q=ph", headers=auth).get_json()["items"]
+    assert {u["username"]: u["phone_number"] for u in users} == {
+        "ph1": "+442079460958",
+        "ph2": "+33612345678",
+        "ph3": None,
+    }

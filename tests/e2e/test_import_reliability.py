@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from shared import processing
 from shared.jobs import create_job, errors_file, purge_expired_passwords, request_cancel
 from shared.models import ImportJob, ImportRow, Tenant, Upload, User
 from shared.uploads import store_upload
 from tests.builders import basic_mapping, parse_csv, to_csv
 from tests.conftest import ImportActions
+from worker.tasks import run_chunk, run_slot, run_validation
 
 
 def _rows(names) -> bytes:
@@ -58,14 +58,20 @@ def _prepared_job(session, settings, names, chunk_size=None):
     return tenant, job.id
 
 
+def drain(sessions, settings) -> list:
+    """Run slots by hand until no work is left; returns what each did."""
+    done = []
+    while claim := run_slot(sessions, settings, f"hand-{len(done)}", lambda _n: None):
+        done.append((claim.kind, claim.chunk))
+    return done
+
+
 def test_chunk_run_twice_by_hand_creates_nothing_new(session, sessions, settings):
     _, job_id = _prepared_job(session, settings, [f"tw{i}" for i in range(30)])
-    validated = processing.validate_job(sessions, settings, job_id)
-    assert validated.chunks == [0]
-    assert processing.process_chunk(sessions, settings, job_id, 0) == 30
+    assert drain(sessions, settings) == [("validate", 0), ("create", 0), ("create", 1), ("create", 2)]
     secrets_before = dict(session.execute(select(ImportRow.row_number, ImportRow.password_encrypted)).all())
-    assert processing.process_chunk(sessions, settings, job_id, 0) == 0
-    assert processing.validate_job(sessions, settings, job_id).finished is True
+    assert [run_chunk(sessions, settings, job_id, chunk) for chunk in range(3)] == [0, 0, 0]
+    assert run_validation(sessions, settings, job_id) == []
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 30
     assert (
@@ -76,13 +82,13 @@ def test_chunk_run_twice_by_hand_creates_nothing_new(session, sessions, settings
 
 
 def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sessions, settings):
-    _, job_id = _prepared_job(session, settings, [f"rd{i}" for i in range(20)])
-    processing.validate_job(sessions, settings, job_id)
+    _, job_id = _prepared_job(session, settings, [f"rd{i}" for i in range(9)])
+    run_validation(sessions, settings, job_id)
     # The same message delivered twice, both copies running at once on two workers.
     results = []
     threads = [
         threading.Thread(
-            target=lambda: results.append(processing.process_chunk(sessions, settings, job_id, 0))
+            target=lambda: results.append(run_chunk(sessions, settings, job_id, 0))
         )
         for _ in range(2)
     ]
@@ -90,24 +96,24 @@ def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sess
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [0, 20]
+    assert sorted(results) == [0, 9]
     session.expire_all()
-    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 20
+    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 9
     statuses = set(session.scalars(select(ImportRow.status).where(ImportRow.job_id == job_id)))
     assert statuses == {"created"}
 
 
 def test_cancel_stops_before_the_next_chunk(session, sessions, settings):
-    tenant, job_id = _prepared_job(session, settings, [f"cx{i}" for i in range(10)])
-    processing.validate_job(sessions, settings, job_id)
+    tenant, job_id = _prepared_job(session, settings, [f"cx{i}" for i in range(9)])
+    run_validation(sessions, settings, job_id)
     request_cancel(session, tenant.id, None, job_id)
     session.commit()
-    assert processing.process_chunk(sessions, settings, job_id, 0) == 0
+    assert run_chunk(sessions, settings, job_id, 0) == 0
     session.expire_all()
     assert session.get(ImportJob, job_id).status == "cancelled"
     assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job_id)) == 0
     rows = parse_csv(errors_file(session, settings, tenant.id, job_id).decode("utf-8-sig"))
-    assert len(rows) == 10 and {r["Errors"] for r in rows} == {"Not created: the import was cancelled"}
+    assert len(rows) == 9 and {r["Errors"] for r in rows} == {"Not created: the import was cancelled"}
 
 
 def test_cancel_of_a_queued_import_ends_it_and_a_late_message_creates_nothing(
@@ -130,9 +136,9 @@ def test_cancel_of_a_queued_import_ends_it_and_a_late_message_creates_nothing(
     again = client.post(f"/api/v1/imports/{job['id']}/cancel", headers=idle.auth)
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_finished"
     # The message arrives late at a live worker: the job stays cancelled and creates nobody.
-    sent = create_celery(base_settings).send_task("imports.validate", args=[job["id"]])
+    sent = create_celery(base_settings).send_task("imports.slot")
     deadline = time.monotonic() + 30
-    while f"imports.validate[{sent.id}] succeeded" not in worker.log_path.read_text():
+    while f"imports.slot[{sent.id}] succeeded" not in worker.log_path.read_text():
         assert time.monotonic() < deadline, "the worker never ran the late message"
         time.sleep(0.1)
     assert idle.status(job["id"])["status"] == "cancelled"

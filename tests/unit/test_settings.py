@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from shared.settings import Settings, SettingsError
+from shared.settings import PROJECT_ROOT, Settings, SettingsError, ensure_local_secrets
 
 
-def test_defaults_generate_local_secrets_once(tmp_path):
+def test_reading_settings_never_writes_and_names_each_missing_secret(tmp_path):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"VAR_DIR": str(tmp_path), "MAX_ROWS": "abc"})
+    for name in ("MAX_ROWS", "SECRET_KEY", "ENCRYPTION_KEY", "FLOWER_BASIC_AUTH"):
+        assert name in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_importing_the_apps_reads_nothing_and_writes_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ENCRYPTION_KEY")}
+    env |= {"MAX_ROWS": "abc", "VAR_DIR": str(tmp_path)}
+    code = (
+        "import web, worker\n"
+        "try:\n    web.create_app()\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("SettingsError MAX_ROWS must be a whole number, got 'abc'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_secrets_are_generated_once_by_the_run_command(tmp_path):
+    ensure_local_secrets(tmp_path)
     first = Settings.from_env({"VAR_DIR": str(tmp_path)})
+    ensure_local_secrets(tmp_path)
     again = Settings.from_env({"VAR_DIR": str(tmp_path)})
     assert first.secret_key == again.secret_key and first.encryption_key == again.encryption_key
     assert first.flower_password == again.flower_password
@@ -19,6 +47,7 @@ def test_defaults_generate_local_secrets_once(tmp_path):
 
 
 def test_round_trip_through_the_environment(tmp_path):
+    ensure_local_secrets(tmp_path)
     settings = Settings.from_env(
         {"VAR_DIR": str(tmp_path), "MAX_ROWS": "42", "TASK_QUEUE": "q1", "DEMO_ADMIN_PASSWORD": "x-Y-z-123"}
     )
@@ -36,5 +65,6 @@ def test_round_trip_through_the_environment(tmp_path):
     ],
 )
 def test_bad_values_are_errors_not_silent_defaults(tmp_path, name, value):
+    ensure_local_secrets(tmp_path)
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({"VAR_DIR": str(tmp_path), name: value})

@@ -23,6 +23,7 @@ def test_our_template_maps_every_field():
         "last_name": {"column": "Last Name"},
         "desk": {"column": "Desk ID"},
         "skill_groups": {"column": "Skill Groups"},
+        "phone_number": {"column": "Phone Number"},
         "columns": {"sip_uri": "SIP URI", "device": "PBX Device"},
     }
 
@@ -38,6 +39,8 @@ def test_our_template_maps_every_field():
         ("Email Address [Required]", "email"),
         ("mail", "email"),
         ("Ext.", "extension"),
+        ("Mobile Phone", "phone_number"),
+        ("Telephone", "phone_number"),
         ("Virtual Ext", "extension"),
         ("phoneExtension", "extension"),
         ("RoleID", "role"),
@@ -90,18 +93,20 @@ def test_username_column_stands_in_for_email_only_when_it_holds_emails():
 
 @pytest.mark.skipif(not TEMPLATES.is_dir(), reason="the shared corpus is not beside the project")
 @pytest.mark.parametrize(
-    ("name", "username", "first", "last"),
+    ("name", "username", "first", "last", "phone"),
     [
-        ("m365__add-multiple-users_example.csv", "User Name", "First Name", "Last Name"),
+        # M365's "Mobile Phone" holds national numbers (123-555-6641): no suggestion.
+        ("m365__add-multiple-users_example.csv", "User Name", "First Name", "Last Name", None),
         (
             "entra__bulk-create-users_example.csv",
             "User name [userPrincipalName] Required",
             "First name [givenName]",
             "Last name [surname]",
+            "Mobile phone [mobile]",
         ),
     ],
 )
-def test_microsoft_user_lists_get_a_sensible_mapping(name, username, first, last):
+def test_microsoft_user_lists_get_a_sensible_mapping(name, username, first, last, phone):
     found = inspect_table((TEMPLATES / name).read_bytes(), name, max_rows=500, max_bytes=5 * 1024 * 1024)
     expected = {
         "username": {"column": username},
@@ -109,6 +114,12 @@ def test_microsoft_user_lists_get_a_sensible_mapping(name, username, first, last
         "extension": {"generate": True},
         "first_name": {"column": first},
         "last_name": {"column": last},
-    }
+    } | ({"phone_number": {"column": phone}} if phone else {})
     assert suggest_mapping(found.headers, found.preview) == expected
-    assert suggest_mapping(found.headers) == expected
+
+
+def test_an_optional_column_whose_values_break_its_rule_is_not_suggested():
+    headers = ["Username", "Email", "First Name"]
+    long_names = [{"Username": "a", "Email": "a@x.io", "First Name": "x" * 101}]
+    assert "first_name" not in suggest_mapping(headers, long_names)
+    assert suggest_mapping(headers, [{"First Name": "Ann"}])["first_name"] == {"column": "First Name"}

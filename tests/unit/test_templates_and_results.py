@@ -14,7 +14,7 @@ LIMITS = {"max_rows": 500, "max_bytes": 5 * 1024 * 1024}
 EXAMPLE = dict(
     zip(
         TEMPLATE_HEADERS,
-        ["jdoe", "jdoe@example.com", "1001", "1", "John", "Doe", "1", "1;2", "", ""],
+        ["jdoe", "jdoe@example.com", "1001", "1", "John", "Doe", "1", "1;2", "+1 202 555 0143", "", ""],
         strict=True,
     )
 )
@@ -87,17 +87,22 @@ def test_a_reuploaded_errors_file_yields_a_clean_errors_file():
     assert [r.values for r in reread.rows()] == [{"Username": "x", "Row": "2", "Errors": "Still too short"}]
 
 
+def _success(number: int, user: str, ext: str, password: str, sip: str = "") -> SuccessRow:
+    values = {"Username": user, "Email": f"{user}@x.io", "Virtual Extension": ext, "SIP Device/URI": sip}
+    return SuccessRow(number, values, password)
+
+
+FIRST, OPTIONAL = ["Username", "Email", "Virtual Extension"], ["SIP Device/URI"]
+
+
 def test_success_file_lists_created_users_and_sip_only_when_set():
-    plain = success_csv([SuccessRow(2, "jdoe", "jdoe@example.com", "1001", "-Xy7pQ")])
+    plain = success_csv(FIRST, OPTIONAL, [_success(2, "jdoe", "1001", "-Xy7pQ")])
     assert plain == (
         b"\xef\xbb\xbfRow,Username,Email,Virtual Extension,Temporary Password\r\n"
-        b"2,jdoe,jdoe@example.com,1001,'-Xy7pQ\r\n"
+        b"2,jdoe,jdoe@x.io,1001,'-Xy7pQ\r\n"
     )
-    rows = [
-        SuccessRow(2, "a", "a@x.io", "1001", "p1"),
-        SuccessRow(3, "b", "b@x.io", "1002", "p2", "sip:1002@pbx"),
-    ]
-    table = open_table(success_csv(iter(rows)), "success.csv", **LIMITS)
+    rows = [_success(2, "a", "1001", "p1"), _success(3, "b", "1002", "p2", "sip:1002@pbx")]
+    table = open_table(success_csv(FIRST, OPTIONAL, iter(rows)), "success.csv", **LIMITS)
     assert table.headers[-1] == "SIP Device/URI"
     assert [r.values["SIP Device/URI"] for r in table.rows()] == ["", "sip:1002@pbx"]
     assert [r.values["Temporary Password"] for r in table.rows()] == ["p1", "p2"]

@@ -13,17 +13,16 @@ from redis.exceptions import RedisError
 from shared import progress
 from shared.errors import DomainError, FileRejected, Unavailable
 from shared.jobs import (
-    TERMINAL,
     acknowledge,
     create_job,
     errors_file,
     get_job,
-    job_status,
     list_jobs,
     request_cancel,
     status_from_db,
     success_file,
 )
+from shared.models import FINAL_STATES as TERMINAL
 from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
@@ -109,7 +108,7 @@ def start_import() -> Any:
     job = create_job(session, admin().tenant_id, admin().id, upload_id, body.get("mapping"), dry_run)
     session.commit()  # commit first, then enqueue: the worker must find the job
     try:
-        celery().send_task("imports.validate", args=[job.id])
+        celery().send_task("imports.slot")  # a permission to work: the job waits in the database
     except Exception as exc:
         job.status, job.error = "failed", "The job queue did not answer; start the import again."
         session.commit()
@@ -130,13 +129,16 @@ def imports_index() -> Any:
 
 
 def _current_status(job_id: str) -> dict[str, Any]:
+    """From Redis while it holds a trustworthy status, else from the database (then cached)."""
+    tenant_id = admin().tenant_id
+    live = progress.read(redis(), job_id, tenant_id)
+    if live is not None:
+        return live
     session = db()
-    job = get_job(session, admin().tenant_id, job_id)
-    if job.status not in TERMINAL:
-        live = progress.read(redis(), job.id)
-        if live is not None and live["status"] == job.status:
-            return job_status(job, {k: live[k] for k in progress.COUNT_FIELDS})
-    return status_from_db(session, job)
+    job = get_job(session, tenant_id, job_id)
+    status = status_from_db(session, job)
+    progress.publish(redis(), status, tenant_id)
+    return status
 
 
 @bp.get("/imports/<job_id>")
@@ -231,7 +233,7 @@ def _commit_and_publish(job: ImportJob) -> dict[str, Any]:
     session = db()
     session.commit()
     status = status_from_db(session, job)
-    progress.publish(redis(), status)
+    progress.publish(redis(), status, job.tenant_id)
     return status
 
 

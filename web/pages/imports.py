@@ -6,7 +6,9 @@ from typing import Any
 
 from flask import render_template
 
+from shared.fields import FIELDS
 from shared.jobs import get_job
+from shared.reference import KINDS
 from shared.uploads import get_upload
 from web.database import db
 from web.pages import bp
@@ -27,7 +29,12 @@ def upload_page() -> Any:
 @page_auth
 def mapping_page(upload_id: str) -> Any:
     """Map the file's columns to the user fields, then Validate only or Import Users."""
-    return render_template("mapping.html", upload=get_upload(db(), admin().tenant_id, upload_id))
+    return render_template(
+        "mapping.html",
+        upload=get_upload(db(), admin().tenant_id, upload_id),
+        fields=FIELDS,
+        entity_kinds={model: kind for kind, model in KINDS.items()},
+    )
 
 
 @bp.get("/imports/<import_id>")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import render_template, request
 
+from shared.fields import FIELDS
 from shared.jobs import list_jobs
 from shared.reference import KINDS, list_entities
 from shared.users import MAX_PER_PAGE, list_users
@@ -46,6 +47,7 @@ def _users_tab() -> dict[str, Any]:
             db(), admin().tenant_id, page=page_no, per_page=per_page, q=q or None, import_id=import_id or None
         )
     return {
+        "fields": FIELDS,
         "users": page.items,
         "total": page.total,
         "page": page_no,

@@ -4,26 +4,30 @@
   const { api, el, errorMessage, show } = window.Dialer;
   const COLUMN = "col:";  // option values: "col:<header>", "dialer", or "" (not mapped)
   const DIALER = "dialer";
-  const LABELS = {
-    username: "Username", email: "Email", extension: "Virtual Extension", role: "Role",
-    first_name: "First name", last_name: "Last name", desk: "Desk", skill_groups: "Skill Groups",
+  // The mapped fields come from the page (rendered from the field registry), the rest is fixed.
+  const FIELDS = [...document.querySelectorAll("[data-field]")].map((node) => ({
+    key: node.dataset.field,
+    label: node.dataset.label,
+    sources: node.dataset.sources.split(" "),
+    many: node.dataset.many === "true",
+    required: node.dataset.required === "true",
+  }));
+  const LABELS = Object.assign({
     sip: "SIP Settings", "sip.mode": "SIP Settings", "sip.domain_id": "PBX domain", "sip.device": "PBX device column",
     "sip.uri": "SIP URI column", auth_type: "Authentication type", security: "Advanced security settings",
     "security.allowed_networks": "Allowed IP networks", "security.session_timeout_minutes": "Session timeout",
     "security.force_password_change": "Force password change at first login",
     "security.lock_after_failed_logins": "Lock after N failed logins",
     digits_only_passwords: "Digits-only passwords",
-  };
+  }, Object.fromEntries(FIELDS.map((f) => [f.key, f.label])));
   // Where each mapping key's control is, for the summary's links.
-  const CONTROLS = {
-    username: "map-username", email: "map-email", extension: "map-extension", role: "map-role",
-    first_name: "map-first_name", last_name: "map-last_name", desk: "map-desk", skill_groups: "map-skill_groups",
+  const CONTROLS = Object.assign({
     sip: "sip-webrtc", "sip.mode": "sip-webrtc", "sip.domain_id": "sip-domain", "sip.device": "sip-device",
     "sip.uri": "sip-uri", auth_type: "auth-default", security: "security-toggle",
     "security.allowed_networks": "sec-networks", "security.session_timeout_minutes": "sec-timeout",
     "security.force_password_change": "sec-force", "security.lock_after_failed_logins": "sec-lock",
     digits_only_passwords: "digits-only",
-  };
+  }, Object.fromEntries(FIELDS.map((f) => [f.key, "map-" + f.key])));
 
   const $ = (id) => document.getElementById(id);
   let uploadId = null;
@@ -71,9 +75,9 @@
     show($(key + "-dialer"), $("map-" + key).value === DIALER);
   }
 
-  function syncExtension() {
-    const generate = $("generate-extensions").checked;
-    $("map-extension").disabled = generate;
+  function syncGenerate(key) {
+    const box = $("generate-" + key);
+    if (box) $("map-" + key).disabled = box.checked;
   }
 
   function syncSip() {
@@ -89,11 +93,14 @@
   }
 
   function apply(mapping) {
-    ["username", "email", "first_name", "last_name"].forEach((key) => setColumn($("map-" + key), mapping[key]));
+    FIELDS.forEach((f) => {
+      const source = mapping[f.key] || {};
+      if (f.sources.includes("generate")) $("generate-" + f.key).checked = source.generate === true;
+      if (f.sources.includes("value")) setSource(f.key, mapping[f.key]);
+      else setColumn($("map-" + f.key), source);
+      syncGenerate(f.key);
+    });
     const ext = mapping.extension || {};
-    $("generate-extensions").checked = ext.generate === true;
-    setColumn($("map-extension"), ext);
-    ["role", "desk", "skill_groups"].forEach((key) => setSource(key, mapping[key]));
     const sip = mapping.sip || { mode: "webrtc" };
     const radio = $("sip-" + sip.mode);
     if (radio) radio.checked = true;
@@ -115,7 +122,6 @@
       $("sec-force").checked = sec.force_password_change !== false;
     }
     $("digits-only").checked = mapping.digits_only_passwords === true;
-    syncExtension();
     syncSip();
     syncSecurity();
   }
@@ -132,23 +138,16 @@
   /* The mapping JSON of API.md; unmapped optional fields are left out. */
   function build() {
     const mapping = {};
-    ["username", "email", "first_name", "last_name"].forEach((key) => {
-      const column = columnOf($("map-" + key));
-      if (column) mapping[key] = column;
-    });
-    if ($("generate-extensions").checked) mapping.extension = { generate: true };
-    else if (columnOf($("map-extension"))) mapping.extension = columnOf($("map-extension"));
-    ["role", "desk", "skill_groups"].forEach((key) => {
-      const select = $("map-" + key);
-      if (select.value === DIALER) {
-        const chosen = [...$("map-" + key + "-value").selectedOptions].map((o) => o.value).filter(Boolean).map(Number);
-        if (key === "skill_groups") {
-          if (chosen.length) mapping[key] = { value: chosen };
-        } else if (chosen.length) {
-          mapping[key] = { value: chosen[0] };
-        }
+    FIELDS.forEach((f) => {
+      const select = $("map-" + f.key);
+      const generate = $("generate-" + f.key);
+      if (generate && generate.checked) {
+        mapping[f.key] = { generate: true };
+      } else if (select.value === DIALER) {
+        const chosen = [...$("map-" + f.key + "-value").selectedOptions].map((o) => o.value).filter(Boolean).map(Number);
+        if (chosen.length) mapping[f.key] = { value: f.many ? chosen : chosen[0] };
       } else if (columnOf(select)) {
-        mapping[key] = columnOf(select);
+        mapping[f.key] = columnOf(select);
       }
     });
     const mode = document.querySelector('input[name="sip-mode"]:checked').value;
@@ -254,29 +253,26 @@
   async function load() {
     const page = $("mapping-page");
     uploadId = page.dataset.uploadId;
-    const [upload, roles, desks, skills, domains] = await Promise.all([
+    const kinds = [...new Set([...document.querySelectorAll("select[data-kind]")].map((s) => s.dataset.kind))];
+    const [upload, ...lists] = await Promise.all([
       api("GET", "/api/v1/uploads/" + encodeURIComponent(uploadId)),
-      api("GET", "/api/v1/roles"),
-      api("GET", "/api/v1/desks"),
-      api("GET", "/api/v1/skill-groups"),
-      api("GET", "/api/v1/pbx-domains"),
+      ...kinds.map((kind) => api("GET", "/api/v1/" + kind)),
     ]);
-    const failed = [upload, roles, desks, skills, domains].find((r) => !r.ok);
+    const failed = [upload, ...lists].find((r) => !r.ok);
     if (failed) {
       $("load-status").textContent = "";
       showSummary("Could not load the file or the Dialer's lists: " + errorMessage(failed), []);
       [$("validate-only"), $("import-users")].forEach((b) => { b.disabled = true; });
       return;
     }
+    const items = Object.fromEntries(kinds.map((kind, i) => [kind, lists[i].data.items]));
     const headers = upload.data.headers || [];
     renderPreview(upload.data);
     document.querySelectorAll("select.column-select").forEach((s) => fillColumns(s, headers, false));
     document.querySelectorAll("select.source-select").forEach((s) => fillColumns(s, headers, true));
-    fillEntities($("map-role-value"), roles.data.items);
-    fillEntities($("map-desk-value"), desks.data.items);
-    fillEntities($("map-skill_groups-value"), skills.data.items);
-    fillEntities($("sip-domain"), domains.data.items);
-    $("map-role").value = DIALER;  // the Role has no "not mapped": one role for all unless a column is chosen
+    document.querySelectorAll("select[data-kind]").forEach((s) => fillEntities(s, items[s.dataset.kind]));
+    // A required field chosen in the dialer has no "not mapped": one entity for all unless a column is chosen.
+    FIELDS.filter((f) => f.required && f.sources.includes("value")).forEach((f) => { $("map-" + f.key).value = DIALER; });
     let mapping = upload.data.suggested_mapping || {};
     try {
       const saved = JSON.parse(sessionStorage.getItem("mapping:" + uploadId) || "null");
@@ -286,8 +282,11 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    ["role", "desk", "skill_groups"].forEach((key) => $("map-" + key).addEventListener("change", () => syncSource(key)));
-    $("generate-extensions").addEventListener("change", syncExtension);
+    FIELDS.forEach((f) => {
+      if (f.sources.includes("value")) $("map-" + f.key).addEventListener("change", () => syncSource(f.key));
+      const generate = $("generate-" + f.key);
+      if (generate) generate.addEventListener("change", () => syncGenerate(f.key));
+    });
     document.querySelectorAll('input[name="sip-mode"]').forEach((r) => r.addEventListener("change", syncSip));
     $("security-toggle").addEventListener("change", syncSecurity);
     $("validate-only").addEventListener("click", () => submit(true));

@@ -1,0 +1,192 @@
+"""Step 2 of an import: duplicates, generated extensions and one result row per data row.
+
+Runs under the tenant's row lock, so two imports of one tenant allocate one after the other;
+chunks of other imports still commit meanwhile, which is why taken extensions are read in
+one statement (see taken_extensions).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, union, update
+from sqlalchemy.orm import Session
+
+from shared.fields import UNIQUE, Field
+from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, Tenant, User, WorkKind, utcnow
+from shared.row_check import CheckedFile, CheckedRow, already_allocated
+from shared.scheduling import add_work
+from shared.validation import SIP_DEVICE, SIP_URI
+
+log = logging.getLogger(__name__)
+IN_BATCH = 500  # keeps IN lists short for every database
+MIN_CHUNK = 10
+CHUNKS_PER_PROCESS = 4
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """What allocation leaves for creation: the chunks to create (none for a dry run)."""
+
+    chunks: list[int]
+    rows: int
+
+
+def lock_tenant(session: Session, tenant_id: int) -> None:
+    """Take the tenant's row lock (PostgreSQL) or the write lock (SQLite) until the transaction ends."""
+    # A no-op write: the lock is what matters, so allocations of one tenant run one after the other.
+    session.execute(update(Tenant).where(Tenant.id == tenant_id).values(extension_min=Tenant.extension_min))
+
+
+def chunk_count(rows: int, max_chunk: int, processes: int) -> int:
+    """How many chunks a job's rows make: enough that every worker process stays busy to the end
+    (a few chunks each), each at least MIN_CHUNK rows so per-chunk overhead stays small, and at
+    most max_chunk rows (one transaction)."""
+    if rows <= 0:
+        return 0
+    wanted = min(-(-rows // MIN_CHUNK), processes * CHUNKS_PER_PROCESS)
+    return max(wanted, -(-rows // max_chunk), 1)
+
+
+def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: int) -> Allocation | None:
+    """Write every row's outcome and reserve generated extensions; None when done before."""
+    lock_tenant(session, checked.tenant_id)
+    job = session.get(ImportJob, checked.job_id)
+    if job is None or job.status != JobStatus.VALIDATING or already_allocated(session, job.id):
+        return None  # a redelivered message: the first run's rows stand
+    tenant = session.get(Tenant, checked.tenant_id)
+    taken = taken_extensions(session, tenant.id)
+    outcomes = _duplicates(session, tenant.id, checked.rows, taken)
+    _generate_extensions(tenant, checked.rows, outcomes, taken)
+    to_create = sum(1 for status, _ in outcomes.values() if status == RowStatus.PENDING)
+    chunks = 0 if checked.dry_run else chunk_count(to_create, max_chunk, processes)
+    sizes = [0] * chunks
+    pending = 0
+    for row in checked.rows:
+        status, messages = outcomes[row.number]
+        chunk = None
+        if status == RowStatus.PENDING:
+            if checked.dry_run:
+                status = RowStatus.VALID
+            else:
+                chunk = pending * chunks // to_create  # even sizes: they differ by one row at most
+                sizes[chunk] += 1
+            pending += 1
+        keep = status in (RowStatus.PENDING, RowStatus.VALID)
+        session.add(
+            ImportRow(
+                job_id=job.id,
+                row_number=row.number,
+                chunk=chunk,
+                status=status,
+                messages=messages,
+                username=row.draft["username"] or None,
+                email=row.draft["email"] or None,
+                extension=row.draft["extension"],
+                sip=row.draft[SIP_DEVICE] or row.draft[SIP_URI],
+                data=row.draft if keep else None,
+            )
+        )
+    for number, rows in enumerate(sizes):
+        add_work(session, job, WorkKind.CREATE, number, rows)
+    job.total, job.updated_at = len(checked.rows), utcnow()
+    if checked.dry_run:
+        job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
+    else:
+        job.status = JobStatus.RUNNING
+    log.info("allocated job=%s rows=%d chunks=%d dry_run=%s", job.id, len(checked.rows), chunks, job.dry_run)
+    return Allocation(list(range(chunks)), len(checked.rows))
+
+
+def taken_extensions(session: Session, tenant_id: int) -> set[str]:
+    """Extensions of the tenant's users and of its imports' rows still to be created, in ONE statement.
+
+    Two statements would let a chunk of another import commit between them (READ COMMITTED): its
+    rows would leave the pending set after the first read and join the users after the second.
+    """
+    users = select(User.extension.label("extension")).where(User.tenant_id == tenant_id)
+    pending = (
+        select(ImportRow.extension.label("extension"))
+        .join(ImportJob, ImportJob.id == ImportRow.job_id)
+        .where(
+            ImportJob.tenant_id == tenant_id,
+            ImportRow.status == RowStatus.PENDING,
+            ImportRow.extension.is_not(None),
+        )
+    )
+    return set(session.scalars(union(users, pending)))
+
+
+def _existing(session: Session, tenant_id: int, f: Field, values: set[str]) -> set[str]:
+    """Which of the values the tenant's users already hold (case-insensitive)."""
+    column = getattr(User, f.attribute)
+    found: set[str] = set()
+    batch = sorted(values)
+    for start in range(0, len(batch), IN_BATCH):
+        query = select(column).where(
+            User.tenant_id == tenant_id, func.lower(column).in_(batch[start : start + IN_BATCH])
+        )
+        found |= {str(v).lower() for v in session.scalars(query)}
+    return found
+
+
+def _duplicates(
+    session: Session, tenant_id: int, rows: list[CheckedRow], taken_exts: set[str]
+) -> dict[int, tuple[RowStatus, list[str]]]:
+    """Each row's state: error (any rule broken), duplicate (uniqueness only) or pending."""
+    taken: dict[str, set[str]] = {}
+    for f in UNIQUE:
+        values = {r.draft[f.attribute].lower() for r in rows if r.draft[f.attribute]}
+        taken[f.key] = taken_exts if f.key == "extension" else _existing(session, tenant_id, f, values)
+    first_seen: dict[tuple[str, str], int] = {}
+    outcomes: dict[int, tuple[RowStatus, list[str]]] = {}
+    for row in rows:
+        dups: list[str] = []
+        for f in UNIQUE:
+            value = row.draft[f.attribute]
+            if not value:
+                continue
+            if value.lower() in taken[f.key]:
+                dups.append(f"{f.label} {f.shown(value)} {f.taken}")
+            elif (f.key, value.lower()) in first_seen:
+                dups.append(f"{f.label} {f.shown(value)} repeats row {first_seen[(f.key, value.lower())]}")
+            else:
+                first_seen[(f.key, value.lower())] = row.number
+        if row.problems:
+            outcomes[row.number] = (RowStatus.ERROR, row.problems + dups)
+        elif dups:
+            outcomes[row.number] = (RowStatus.DUPLICATE, dups)
+        else:
+            outcomes[row.number] = (RowStatus.PENDING, [])
+    return outcomes
+
+
+def _generate_extensions(
+    tenant: Tenant,
+    rows: list[CheckedRow],
+    outcomes: dict[int, tuple[RowStatus, list[str]]],
+    taken: set[str],
+) -> None:
+    """Give pending rows without an extension the lowest free numbers of the range, in row order."""
+    wanting = [r for r in rows if r.draft["extension"] is None and outcomes[r.number][0] == RowStatus.PENDING]
+    if not wanting:
+        return
+    used = taken | {
+        r.draft["extension"]
+        for r in rows
+        if r.draft["extension"] and outcomes[r.number][0] == RowStatus.PENDING
+    }
+    candidate = tenant.extension_min
+    for row in wanting:
+        while candidate <= tenant.extension_max and str(candidate) in used:
+            candidate += 1
+        if candidate > tenant.extension_max:
+            span = f"{tenant.extension_min}-{tenant.extension_max}"
+            outcomes[row.number] = (
+                RowStatus.ERROR,
+                [f"No free Virtual Extension is left in the range {span}"],
+            )
+            continue
+        row.draft["extension"] = str(candidate)
+        used.add(row.draft["extension"])

@@ -1,0 +1,46 @@
+"""What a worker process holds once: its settings, database engine and Redis client.
+
+Built lazily on first use, never at import, so `import worker` works in any environment.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import make_engine, make_sessionmaker
+from shared.settings import Settings
+
+
+@cache
+def settings() -> Settings:
+    """The worker's settings, read once from the environment."""
+    return Settings.from_env()
+
+
+@cache
+def engine() -> Engine:
+    """The process's engine."""
+    return make_engine(settings())
+
+
+@cache
+def sessions() -> sessionmaker[Session]:
+    """The process's session factory; tasks own their transactions (`with sessions().begin()`)."""
+    return make_sessionmaker(engine())
+
+
+@cache
+def redis() -> Redis:
+    """The process's Redis client, for progress."""
+    return Redis.from_url(settings().redis_url, socket_timeout=5, socket_connect_timeout=2)
+
+
+def after_fork() -> None:
+    """Drop connections inherited from the parent process; a forked child opens its own."""
+    if engine.cache_info().currsize:
+        engine().dispose(close=False)
+    redis.cache_clear()
