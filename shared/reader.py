@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from shared.display import size_text
 from shared.errors import FileRejected
 from shared.reader_csv import open_csv
 from shared.reader_table import EMPTY, SAVE_AS, Row, Table
 from shared.reader_xlsx import open_xlsx
+from shared.sizes import size_text
 
 __all__ = ["Inspection", "Row", "Table", "inspect_table", "open_table"]
 

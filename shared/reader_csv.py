@@ -7,7 +7,6 @@ import csv
 import io
 import re
 
-from shared.display import shown
 from shared.errors import FileRejected
 from shared.reader_table import (
     EMPTY,
@@ -20,6 +19,7 @@ from shared.reader_table import (
     clean,
     too_many_columns,
 )
+from shared.rules import shown
 
 _TEXT_NOT_CSV = {".json": "a JSON file", ".xml": "an XML document", ".html": "a web page"}
 _MARKUP = re.compile(r"\s*<(\?xml|!doctype|html|table)", re.IGNORECASE)

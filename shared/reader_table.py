@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from openpyxl.utils import get_column_letter
 
-from shared.display import shown
 from shared.errors import FileRejected
+from shared.rules import shown
 
 SAVE_AS = "Save the user list as CSV (UTF-8) or as an Excel workbook (.xlsx) and upload it again."
 EMPTY = "The file is empty. Upload a file with a header row and one row per user."

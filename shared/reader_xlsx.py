@@ -16,7 +16,6 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._reader import WorkSheetParser
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
-from shared.display import shown
 from shared.errors import FileRejected
 from shared.reader_table import (
     MAX_CELL,
@@ -27,6 +26,7 @@ from shared.reader_table import (
     too_many_columns,
 )
 from shared.reader_zip import check_workbook_archive, unreadable_xlsx
+from shared.rules import shown
 
 # openpyxl warns about parts it drops (styles, extensions, validation); irrelevant to reading values.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl\.")

@@ -9,9 +9,10 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
-from shared.display import shown, size_text
 from shared.errors import FileRejected
 from shared.reader_table import SAVE_AS
+from shared.rules import shown
+from shared.sizes import size_text
 
 # A 500-row user list is well under a few MB of XML; deflate tops out near 1000:1.
 _MAX_UNZIPPED, _MAX_RATIO, _RATIO_FLOOR = 64 * 1024 * 1024, 100, 1024 * 1024

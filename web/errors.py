@@ -9,8 +9,8 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.display import size_text
 from shared.errors import DomainError
+from shared.sizes import size_text
 
 log = logging.getLogger(__name__)
 
