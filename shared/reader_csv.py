@@ -63,7 +63,8 @@ def open_csv(data: bytes, suffix: str, *, max_rows: int, max_columns: int) -> Ta
                 if len(cells) > max_columns and any(c.strip() for c in cells[max_columns:]):
                     width = next(i for i in range(len(cells), 0, -1) if cells[i - 1].strip())
                     raise too_many_columns(f"Row {number}", width, max_columns, number)
-                if (index := _swallowed_rows(cells, delimiter)) is not None:
+                if end - start > 1 and _quote_closed_mid_cell(lines[start:end], delimiter):
+                    index = next(i for i, cell in enumerate(cells) if "\n" in cell or "\r" in cell)
                     raise _unclosed_quote(number, index, start + 1, end)
                 yield number, [clean(c) for c in cells]
         # With NULs gone, the one error left is a cell past csv's field limit (131,072, our MAX_CELL).
@@ -79,15 +80,17 @@ def open_csv(data: bytes, suffix: str, *, max_rows: int, max_columns: int) -> Ta
     )
 
 
-def _swallowed_rows(cells: list[str], delimiter: str) -> int | None:
-    """The cell holding whole lines that look like rows of this file: a quote closed rows too late."""
-    least = max(2, len(cells) - 1)
-    for index, cell in enumerate(cells):
-        if ("\n" in cell or "\r" in cell) and any(
-            line.count(delimiter) >= least for line in _LINE_BREAK.split(cell)[1:]
-        ):
-            return index
-    return None
+def _quote_closed_mid_cell(lines: list[str], delimiter: str) -> bool:
+    """Whether a row over several lines has a quote closed with text after it, not a delimiter.
+
+    That is a quote left open in an earlier row, closed by chance by the quote of a later one
+    (csv reads on without a word); a quoted cell that really holds line breaks closes cleanly.
+    """
+    try:
+        list(csv.reader(lines, delimiter=delimiter, skipinitialspace=True, strict=True))
+    except csv.Error:
+        return True
+    return False
 
 
 def _quote_left_open(lines: list[str], delimiter: str) -> bool:

@@ -43,7 +43,7 @@ def test_a_quote_open_at_the_last_line_without_a_line_break_is_refused():
 
 def test_legitimate_quoted_cells_over_several_lines_still_read():
     data = (
-        b'Username,Email,Address\r\nu2,u2@example.com,"1 Main St\r\nSpringfield, IL"\r\n'
+        b'Username,Email,Address\r\nu2,u2@example.com,"Suite 5,\r\n1 Main St, Springfield, IL"\r\n'
         b'u3,u3@example.com,"He said ""hi""\nthen left"\r\n'
     )
     found = inspect_table(data, "users.csv", **LIMITS)
