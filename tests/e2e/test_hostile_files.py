@@ -683,6 +683,10 @@ def stored(client, auth, build: Callable[[], bytes], expect: Accepted) -> dict:
     assert answer.status_code == 201, body
     assert body["row_count"] == expect.rows and body["filename"].isprintable()
     assert (body["sheet"] in body["sheets"]) if body["format"] == "xlsx" else (body["sheets"] == [])
+    again = client.get(f"/api/v1/uploads/{body['upload_id']}", headers=auth).get_json()
+    assert {k: again[k] for k in ("sheet", "sheets", "preview")} == {
+        k: body[k] for k in ("sheet", "sheets", "preview")
+    }
     return body
 
 
