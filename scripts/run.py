@@ -1,7 +1,8 @@
 """`make run`: everything on one machine, in the foreground, stopped together by Ctrl-C.
 
 Redis (when none answers at REDIS_URL), migrations, the demo tenant, then the web
-(gunicorn), a Celery worker with beat, and Flower, run side by side through honcho.
+(gunicorn), a Celery worker with beat, Flower, and (when SMTP_URL is unset) a local SMTP
+server that prints every message it receives, run side by side through honcho.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from honcho.manager import Manager
 
@@ -24,8 +27,14 @@ from scripts.local_redis import redis_answers, redis_binary, safe_url, start_red
 from shared.settings import PROJECT_ROOT, Settings, ensure_local_secrets, var_dir_of
 
 BIN = Path(sys.executable).parent  # the venv's executables sit beside its python
-FLOWER_PORT = 5555
 READY_TIMEOUT_SECONDS = 180
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for the local SMTP server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -33,12 +42,19 @@ def child_env(settings: Settings) -> dict[str, str]:
     # Flower reads FLOWER_BASIC_AUTH itself, which keeps the password off its command line.
     env = dict(os.environ) | settings.to_env()
     env["PYTHONUNBUFFERED"] = "1"
+    # gunicorn reads it: one web process per core unless the operator says otherwise.
+    env.setdefault("WEB_CONCURRENCY", str(os.cpu_count() or 1))
     return env
 
 
-def processes(settings: Settings) -> dict[str, list[str]]:
-    """The long-running processes, by name."""
-    return {
+def processes(settings: Settings, local_smtp: bool = False) -> dict[str, list[str]]:
+    """The long-running processes, by name (with the local SMTP server when asked)."""
+    smtp = urlsplit(settings.smtp_url)
+    mail = {
+        # aiosmtpd's Debugging handler prints each message it receives, in full, to this log.
+        "smtp": [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{smtp.hostname}:{smtp.port}"],
+    }
+    return (mail if local_smtp else {}) | {
         "web": [
             str(BIN / "gunicorn"),
             "--worker-class",
@@ -60,13 +76,13 @@ def processes(settings: Settings) -> dict[str, list[str]]:
             "--loglevel=INFO",
             f"--schedule={settings.var_dir / 'celerybeat-schedule'}",
         ],
+        # worker.flower runs `celery -A worker flower` with /metrics behind the same login.
         "flower": [
-            str(BIN / "celery"),
-            "-A",
-            "worker",
-            "flower",
+            sys.executable,
+            "-m",
+            "worker.flower",
             "--address=127.0.0.1",
-            f"--port={FLOWER_PORT}",
+            f"--port={settings.flower_port}",
         ],
         # Says "ready" (and how long it took) once /readyz answers 200, then waits.
         "ready": [sys.executable, "-m", "scripts.run", "--announce"],
@@ -100,9 +116,15 @@ def _login_password(settings: Settings, seed_output: str) -> str:
     )
 
 
-def banner(settings: Settings, password: str) -> str:
+def banner(settings: Settings, password: str, local_smtp: bool = False) -> str:
     """The URLs and how to log in."""
     web = f"http://127.0.0.1:{settings.port}"
+    smtp = urlsplit(settings.smtp_url)
+    mail = (
+        f"  Mail       local SMTP server {smtp.hostname}:{smtp.port}: emails are printed here (smtp |)"
+        if local_smtp
+        else f"  Mail       SMTP server {smtp.hostname}:{smtp.port} (SMTP_URL)"
+    )
     return "\n".join(
         [
             "",
@@ -110,8 +132,9 @@ def banner(settings: Settings, password: str) -> str:
             f"  Web        {web}   (health {web}/healthz, readiness {web}/readyz)",
             f"  API docs   {web}/api/v1/openapi.json",
             f"  Log in     workspace: demo   user: admin   password: {password}",
-            f"  Flower     http://127.0.0.1:{FLOWER_PORT}   user: {settings.flower_user}"
+            f"  Flower     http://127.0.0.1:{settings.flower_port}   user: {settings.flower_user}"
             f"   password: {settings.flower_password}",
+            mail,
             "  Ctrl-C stops everything.",
             "=" * 72,
             "",
@@ -154,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--announce"]:
         announce(settings)
 
+    # No SMTP_URL: a local SMTP server prints the mail, so imported users can log in here too.
+    local_smtp = not os.environ.get("SMTP_URL")
+    if local_smtp:
+        settings = settings.with_(smtp_url=f"smtp://127.0.0.1:{free_port()}")
     env = child_env(settings)
     redis_proc: subprocess.Popen | None = None
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the finally below stops our Redis
@@ -167,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         seed_output = _step(
             "demo data: flask --app web seed-demo", [str(BIN / "flask"), "--app", "web", "seed-demo"], env
         )
-        print(banner(settings, _login_password(settings, seed_output)), flush=True)
+        print(banner(settings, _login_password(settings, seed_output), local_smtp), flush=True)
 
         manager = Manager()
-        for name, command in processes(settings).items():
+        for name, command in processes(settings, local_smtp).items():
             manager.add_process(name, shlex.join(command), env=env, cwd=str(PROJECT_ROOT))
         manager.loop()  # returns once every process has stopped
         return manager.returncode or 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.models import AuditEvent
@@ -21,3 +22,13 @@ def record(
     event = AuditEvent(tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details)
     session.add(event)
     return event
+
+
+def list_events(
+    session: Session, tenant_id: int, prefix: str | None = None, limit: int = 200
+) -> list[AuditEvent]:
+    """The tenant's newest events, optionally only actions starting with the prefix."""
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if prefix:
+        query = query.where(AuditEvent.action.startswith(prefix, autoescape=True))
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))

@@ -1,4 +1,4 @@
-"""Admin authentication: password check and API tokens (kept only as SHA-256 hashes)."""
+"""API tokens (kept only as SHA-256 hashes), and the look-up every login starts with."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from shared.audit import record
 from shared.models import MANAGE_USERS, ApiToken, Tenant, User, utcnow
 from shared.passwords import hash_password, verify_password
+from shared.sessions import idle_minutes, touch_due
 from shared.settings import Settings
+from shared.timestamps import aware
 
 # Verified against when the user is unknown, so a wrong username costs the same time.
 _DUMMY_HASH: dict[tuple[int, int, int], str] = {}
@@ -35,19 +38,12 @@ def find_user(session: Session, tenant_slug: str, username: str) -> User | None:
     )
 
 
-def authenticate(
-    session: Session, settings: Settings, tenant_slug: str, username: str, password: str
-) -> User | None:
-    """The admin whose credentials these are, or None (bad credentials or no users.manage)."""
-    user = find_user(session, tenant_slug, username)
+def password_matches(settings: Settings, user: User | None, password: str) -> bool:
+    """Whether the password is the user's; an unknown user costs the same time and never matches."""
     if user is None:
         verify_password(settings, _dummy_hash(settings), password)
-        return None
-    if not verify_password(settings, user.password_hash, password):
-        return None
-    if not user.role.grants(MANAGE_USERS):
-        return None
-    return user
+        return False
+    return verify_password(settings, user.password_hash, password)
 
 
 def _digest(token: str) -> str:
@@ -57,26 +53,45 @@ def _digest(token: str) -> str:
 def issue_token(session: Session, settings: Settings, user: User) -> tuple[str, datetime]:
     """A new API token for the user; only its hash is stored."""
     token = secrets.token_urlsafe(32)
-    expires_at = utcnow() + timedelta(hours=settings.token_ttl_hours)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=expires_at))
+    now = utcnow()
+    expires_at = now + timedelta(hours=settings.token_ttl_hours)
+    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=expires_at, last_used_at=now))
     return token, expires_at
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The admin a live token belongs to, or None."""
+def user_for_token(session: Session, settings: Settings, token: str) -> User | None:
+    """The admin a live token belongs to, or None (unknown, expired, idle too long, revoked)."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or _aware(row.expires_at) <= utcnow():
+    if row is None or aware(row.expires_at) <= utcnow():
         return None
     user = row.user
-    return user if user.role.grants(MANAGE_USERS) else None
+    minutes = idle_minutes(user, settings)
+    last_used = aware(row.last_used_at or row.created_at)
+    if utcnow() - last_used > timedelta(minutes=minutes):
+        return None
+    if not user.role.grants(MANAGE_USERS) or user.locked_at is not None:
+        return None
+    if touch_due(last_used, minutes):
+        row.last_used_at = utcnow()  # the caller's transaction writes it; a read-only view may not
+    return user
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Delete the token; False when it was not there."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    if row is None:
+        return False
+    record(session, row.user.tenant_id, row.user_id, "token.revoked", str(row.user_id))
+    session.delete(row)
+    return True
+
+
+def revoke_user_tokens(session: Session, user_id: int) -> int:
+    """Delete every token of the user; returns how many."""
+    return session.execute(delete(ApiToken).where(ApiToken.user_id == user_id)).rowcount or 0
 
 
 def purge_expired_tokens(session: Session) -> int:
     """Delete expired tokens; returns how many."""
     result = session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow()))
     return result.rowcount or 0
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns.
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)

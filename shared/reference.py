@@ -7,7 +7,9 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.errors import NotFound
+from shared.audit import record
+from shared.auth_types import CONCRETE, AuthType, parse
+from shared.errors import DomainError, NotFound
 from shared.models import Desk, PbxDomain, Role, SkillGroup
 
 Entity = TypeVar("Entity", Role, Desk, SkillGroup, PbxDomain)
@@ -32,6 +34,21 @@ def get_entity(session: Session, tenant_id: int, model: type[Entity], entity_id:
     if entity is None or entity.tenant_id != tenant_id:
         raise NotFound(f"{LABELS[model]} {entity_id}")
     return entity
+
+
+def set_role_auth_default(
+    session: Session, tenant_id: int, actor_id: int | None, role_id: int, value: object
+) -> Role:
+    """Set the role's authentication default (`default` or None: the tenant's)."""
+    role = get_entity(session, tenant_id, Role, role_id)
+    kind = parse(value if value is not None else AuthType.DEFAULT.value, (AuthType.DEFAULT, *CONCRETE))
+    if kind is None:
+        allowed = ", ".join(k.value for k in (AuthType.DEFAULT, *CONCRETE))
+        raise DomainError("invalid_auth_default", f"auth_default must be one of {allowed} (or null).")
+    role.auth_default = None if kind is AuthType.DEFAULT else kind.value
+    record(session, tenant_id, actor_id, "role.auth_default_set", str(role.id),
+           {"role": role.name, "auth_default": kind.value})  # fmt: skip
+    return role
 
 
 def as_dict(entity: Role | Desk | SkillGroup | PbxDomain) -> dict[str, Any]:

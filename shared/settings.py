@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -51,6 +52,20 @@ class _Reader:
             return False
         self.problems.append(f"{name} must be true or false, got {raw!r}")
         return default
+
+    def smtp_url(self, name: str, default: str) -> str:
+        """smtp:// or smtps:// with a host (the value is never echoed: it may hold a password)."""
+        raw = self.env.get(name) or default
+        try:
+            parts = urlsplit(raw)
+            port = parts.port
+        except ValueError:
+            self.problems.append(f"{name} has a port that is not a number")
+            return default
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or (port is not None and port < 1):
+            self.problems.append(f"{name} must look like smtp://[user:password@]host:port (or smtps://)")
+            return default
+        return raw
 
     def secret(self, name: str, var_dir: Path, filename: str) -> str:
         """The variable, else the file `make run` generated into VAR_DIR; never generated here."""
@@ -121,6 +136,14 @@ class Settings:
     sweep_seconds: int = 30
     outage_tolerance_seconds: int = 600
     var_dir: Path = PROJECT_ROOT / "var"
+    flower_port: int = 5555
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    mail_from: str = "Dialer <no-reply@dialer.localhost>"
+    smtp_retries: int = 5
+    smtp_retry_seconds: int = 10
+    session_timeout_minutes: int = 480
+    lock_after_failed_codes: int = 10
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -145,6 +168,14 @@ class Settings:
             "claim_timeout_seconds": read.int("CLAIM_TIMEOUT_SECONDS", 60, 5),
             "sweep_seconds": read.int("SWEEP_SECONDS", 30, 1),
             "outage_tolerance_seconds": read.int("OUTAGE_TOLERANCE_SECONDS", 600, 0),
+            "flower_port": read.int("FLOWER_PORT", 5555, 1),
+            "smtp_url": read.smtp_url("SMTP_URL", "smtp://127.0.0.1:8025"),
+            "mail_from": env.get("MAIL_FROM") or "Dialer <no-reply@dialer.localhost>",
+            "smtp_retries": read.int("SMTP_RETRIES", 5, 0),
+            "smtp_retry_seconds": read.int("SMTP_RETRY_SECONDS", 10, 1),
+            "session_timeout_minutes": read.int("SESSION_TIMEOUT_MINUTES", 480, 1),
+            "lock_after_failed_codes": read.int("LOCK_AFTER_FAILED_CODES", 10, 1),
+            "trusted_proxies": read.int("TRUSTED_PROXIES", 0, 0),
         }
         secret_key = read.secret("SECRET_KEY", var_dir, "secret_key")
         encryption_key = read.secret("ENCRYPTION_KEY", var_dir, "encryption.key")
@@ -202,6 +233,14 @@ class Settings:
             "SWEEP_SECONDS": str(self.sweep_seconds),
             "OUTAGE_TOLERANCE_SECONDS": str(self.outage_tolerance_seconds),
             "VAR_DIR": str(self.var_dir),
+            "FLOWER_PORT": str(self.flower_port),
+            "SMTP_URL": self.smtp_url,
+            "MAIL_FROM": self.mail_from,
+            "SMTP_RETRIES": str(self.smtp_retries),
+            "SMTP_RETRY_SECONDS": str(self.smtp_retry_seconds),
+            "SESSION_TIMEOUT_MINUTES": str(self.session_timeout_minutes),
+            "LOCK_AFTER_FAILED_CODES": str(self.lock_after_failed_codes),
+            "TRUSTED_PROXIES": str(self.trusted_proxies),
         } | ({"DEMO_ADMIN_PASSWORD": self.demo_admin_password} if self.demo_admin_password else {})
 
     def with_(self, **changes: object) -> Settings:

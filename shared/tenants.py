@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.auth_types import CONCRETE, AuthType, parse
 from shared.errors import Conflict
 from shared.models import MANAGE_USERS, Desk, PbxDomain, Role, SkillGroup, Tenant, User
 from shared.passwords import generate_password, hash_password
@@ -26,15 +27,29 @@ class SeedResult:
 
 
 def create_tenant(
-    session: Session, slug: str, name: str | None = None, extension_min: int = 1000, extension_max: int = 9999
+    session: Session,
+    slug: str,
+    name: str | None = None,
+    extension_min: int = 1000,
+    extension_max: int = 9999,
+    auth_default: str = AuthType.DISABLED.value,
 ) -> Tenant:
     """A new tenant with an Admin role that can manage users."""
     slug = slug.strip().lower()
+    if parse(auth_default, CONCRETE) is None:
+        allowed = ", ".join(kind.value for kind in CONCRETE)
+        raise Conflict("invalid_auth_default", f"The authentication default must be one of {allowed}.")
     if session.scalar(select(Tenant).where(Tenant.slug == slug)):
         raise Conflict("tenant_exists", f'A tenant "{slug}" already exists.')
     if not 0 <= extension_min <= extension_max:
         raise Conflict("invalid_range", "The extension range must be low <= high.")
-    tenant = Tenant(slug=slug, name=name or slug, extension_min=extension_min, extension_max=extension_max)
+    tenant = Tenant(
+        slug=slug,
+        name=name or slug,
+        extension_min=extension_min,
+        extension_max=extension_max,
+        auth_default=auth_default,
+    )
     session.add(tenant)
     session.flush()
     session.add(Role(tenant_id=tenant.id, name="Admin", permissions=[MANAGE_USERS]))

@@ -8,7 +8,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from shared import lockout, sessions
 from shared.audit import record
+from shared.auth import revoke_user_tokens
+from shared.auth_types import effective_auth_type
 from shared.errors import DomainError, NotFound
 from shared.fields import FIELDS
 from shared.models import User
@@ -38,6 +41,11 @@ def user_as_dict(user: User) -> dict[str, Any]:
             "sip_device": user.sip_device,
             "sip_uri": user.sip_uri,
             "auth_type": user.auth_type,
+            "effective_auth_type": effective_auth_type(user).value,
+            "second_factor_enrolled": user.totp_enrolled_at is not None,
+            "locked": user.locked_at is not None,
+            "failed_logins": user.failed_logins or 0,
+            "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
             "allowed_networks": user.allowed_networks,
             "session_timeout_minutes": user.session_timeout_minutes,
             "lock_after_failed_logins": user.lock_after_failed_logins,
@@ -67,7 +75,12 @@ def list_users(
         query = query.where(User.import_id == import_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(
-        query.options(selectinload(User.skill_groups), selectinload(User.role), selectinload(User.desk))
+        query.options(
+            selectinload(User.skill_groups),
+            selectinload(User.role),
+            selectinload(User.desk),
+            selectinload(User.tenant),
+        )
         .order_by(User.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
@@ -86,10 +99,23 @@ def get_user(session: Session, tenant_id: int, user_id: int) -> User:
 def reset_password(
     session: Session, settings: Settings, tenant_id: int, actor_id: int | None, user_id: int
 ) -> str:
-    """Give the user a new temporary password; returned once, stored only hashed."""
+    """Give the user a new temporary password; returned once, stored only hashed.
+
+    The user's sessions and tokens end and a lock is lifted, in the same transaction.
+    """
     user = get_user(session, tenant_id, user_id)
     password = generate_password(user.digits_only_password)
     user.password_hash = hash_password(settings, password)
     user.must_change_password = True
-    record(session, tenant_id, actor_id, "user.password_reset", str(user.id))
+    lockout.unlock(session, user, actor_id)
+    sessions.end_for_user(session, user.id)
+    revoke_user_tokens(session, user.id)
+    record(session, tenant_id, actor_id, "user.password_reset", str(user.id), {"username": user.username})
     return password
+
+
+def unlock_user(session: Session, tenant_id: int, actor_id: int | None, user_id: int) -> User:
+    """Lift the user's lock (and reset the failure count)."""
+    user = get_user(session, tenant_id, user_id)
+    lockout.unlock(session, user, actor_id)
+    return user

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.db import Base, make_engine, make_sessionmaker, normalise_url
 from shared.settings import PROJECT_ROOT, Settings
 from shared.tenants import seed_demo
+from tests.mailbox import Mailbox
 
 ADMIN_PASSWORD = "Demo-Admin-Pass-1"
 TEST_REDIS_DB = 9
@@ -95,7 +96,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
-def base_settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free port; workers send login codes to it."""
+    box = Mailbox(_free_port())
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="session")
+def base_settings(
+    database_url: str, redis_url: str, mailbox: Mailbox, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     """Settings for one database; cheap argon2 cost so the suite stays fast."""
     # Each database gets its own Redis database, so a worker never takes another's tasks.
     offset = 0 if database_url.startswith("sqlite") else 1
@@ -111,6 +122,9 @@ def base_settings(database_url: str, redis_url: str, tmp_path_factory: pytest.Te
         chunk_size=50,
         login_rate_limit="10000 per minute",
         var_dir=tmp_path_factory.mktemp("var"),
+        smtp_url=mailbox.url,
+        smtp_retries=2,
+        smtp_retry_seconds=1,
     )
 
 
@@ -197,18 +211,28 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery -A worker worker` process consuming from the test Redis."""
 
-    def __init__(self, settings: Settings, concurrency: int = 2, name: str = "test") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        concurrency: int = 2,
+        name: str = "test",
+        app: str = "worker",
+        beat: bool = False,
+    ) -> None:
         self.name = f"{name}-{os.getpid()}@localhost"
         log = Path(settings.var_dir) / f"worker-{name}.log"
         self.log_path = log
+        # Beat (the periodic sweep) runs inside the worker, as under `make run`.
+        extra = ["-B", f"--schedule={Path(settings.var_dir) / f'beat-{name}'}"] if beat else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "celery",
                 "-A",
+                app,
                 "worker",
-                "worker",
+                *extra,
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
                 "-n",

@@ -25,9 +25,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from web import api, cli, database, errors, health, openapi, pages, security, services
+    from web import api, cli, database, errors, headers, health, openapi, pages, security, services, sessions
 
+    headers.init_app(app)
     database.init_app(app)
+    sessions.init_app(app)
     services.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from shared.auth_types import CONCRETE, AuthType
 from shared.tenants import create_admin, create_tenant, seed_demo
 from web.database import sessions
 from web.services import settings
@@ -40,10 +41,19 @@ def seed_demo_command() -> None:
 @click.option("--name", help="Display name (defaults to the slug).")
 @click.option("--extension-min", default=1000, show_default=True, type=int)
 @click.option("--extension-max", default=9999, show_default=True, type=int)
-def create_tenant_command(slug: str, name: str | None, extension_min: int, extension_max: int) -> None:
+@click.option(
+    "--auth-default",
+    type=click.Choice([kind.value for kind in CONCRETE]),
+    default=AuthType.DISABLED.value,
+    show_default=True,
+    help="Authentication type of users whose own and whose role's are the default.",
+)
+def create_tenant_command(
+    slug: str, name: str | None, extension_min: int, extension_max: int, auth_default: str
+) -> None:
     """Create a tenant (workspace) with an Admin role."""
     with sessions().begin() as session:
-        tenant = create_tenant(session, slug, name, extension_min, extension_max)
+        tenant = create_tenant(session, slug, name, extension_min, extension_max, auth_default)
         click.echo(f"Created tenant {tenant.slug} (id {tenant.id})")
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -31,8 +36,12 @@ def db() -> Session:
 def close_db() -> None:
     """Close the request's session now (before a long streaming answer)."""
     session = g.pop("db", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except SQLAlchemyError as exc:  # a connection lost in an outage: the answer is already made
+        log.warning("session close failed error=%s", type(exc).__name__)
 
 
 def _close_session(_exc: BaseException | None) -> None:

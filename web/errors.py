@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.errors import DomainError
@@ -70,6 +73,26 @@ def init_app(app: Flask) -> None:
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
         return _respond(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def _database_down(exc: Exception) -> Any:
+        log.warning("database unavailable path=%s error=%s", request.path, type(exc).__name__)
+        response = make_response(
+            _respond(503, "database_unavailable", "The database does not answer now; try again shortly.")
+        )
+        response.headers["Retry-After"] = "30"
+        return response
+
+    @app.errorhandler(RedisError)
+    def _redis_down(exc: RedisError) -> Any:
+        log.warning("redis unavailable path=%s error=%s", request.path, type(exc).__name__)
+        response = make_response(
+            _respond(503, "redis_unavailable", "Redis does not answer right now; try again shortly.")
+        )
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

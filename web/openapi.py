@@ -98,8 +98,11 @@ def build_spec() -> dict[str, Any]:
         "/api/v1/auth/token",
         operations={
             "post": _op(
-                "Get a bearer token",
-                errors=(400, 401, 429),
+                "Get a bearer token (admins); the answers ask for `code` and `new_password` as needed: "
+                "401 code_required, 403 enrolment_required, 403 password_change_required, "
+                "403 network_not_allowed, 403 admin_required, 423 account_locked, 401 invalid_credentials "
+                "or invalid_code, 503 code_not_sent or mail_unavailable",
+                errors=(400, 401, 403, 422, 423, 429, 503),
                 secured=False,
                 body={
                     "type": "object",
@@ -108,21 +111,81 @@ def build_spec() -> dict[str, Any]:
                         "tenant": {"type": "string"},
                         "username": {"type": "string"},
                         "password": {"type": "string"},
+                        "code": {
+                            "type": "string",
+                            "description": "one-time code (authenticator, email) or a recovery code",
+                        },
+                        "new_password": {"type": "string", "minLength": 12},
                     },
                 },
                 ok_schema={
                     "type": "object",
-                    "properties": {"token": {"type": "string"}, "expires_at": {"type": "string"}},
+                    "properties": {
+                        "token": {"type": "string"},
+                        "expires_at": {"type": "string"},
+                        "recovery_codes": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "only when an authenticator was enrolled by this call; shown once",
+                        },
+                    },
                 },
-            )
+            ),
+            "delete": {
+                "summary": "Revoke the bearer token sent with this request",
+                "responses": {"204": {"description": "Revoked"}} | _errors(401),
+            },
         },
     )
     for kind in ("roles", "desks", "skill-groups", "pbx-domains"):
         p(f"/api/v1/{kind}", operations={"get": _op(f"List {kind}", ok_schema=items, errors=(401,))})
         p(f"/api/v1/{kind}/{{id}}", operations={"get": _op(f"One of {kind}")})
     p("/api/v1/users", operations={"get": _op("List users (page, per_page, q, import_id)", ok_schema=items)})
-    p("/api/v1/users/{id}", operations={"get": _op("One user")})
-    p("/api/v1/users/{id}/reset-password", operations={"post": _op("Reset a user's password")})
+    user = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "auth_type": {"type": "string", "enum": ["default", "disabled", "email_otp", "google_2fa"]},
+            "effective_auth_type": {"type": "string", "enum": ["disabled", "email_otp", "google_2fa"]},
+            "second_factor_enrolled": {"type": "boolean"},
+            "locked": {"type": "boolean"},
+            "failed_logins": {"type": "integer"},
+            "last_login_at": {"type": "string", "nullable": True},
+        },
+        "additionalProperties": True,
+    }
+    p("/api/v1/users/{id}", operations={"get": _op("One user", ok_schema=user)})
+    p(
+        "/api/v1/users/{id}/reset-password",
+        operations={
+            "post": _op("Reset a user's password (also unlocks it and ends its sessions and tokens)")
+        },
+    )
+    p(
+        "/api/v1/users/{id}/unlock",
+        operations={"post": _op("Unlock an account locked after failed logins", ok_schema=user)},
+    )
+    p(
+        "/api/v1/roles/{id}",
+        operations={
+            "patch": _op(
+                "Set a role's authentication default",
+                errors=(400, 401, 403, 404),
+                body={
+                    "type": "object",
+                    "required": ["auth_default"],
+                    "properties": {
+                        "auth_default": {
+                            "type": "string",
+                            "nullable": True,
+                            "enum": ["default", "disabled", "email_otp", "google_2fa"],
+                            "description": "default or null: the tenant's",
+                        }
+                    },
+                },
+            )
+        },
+    )
     p("/api/v1/imports/template.csv", operations={"get": _op("CSV template", content="text/csv")})
     p(
         "/api/v1/imports/template.xlsx",

@@ -11,11 +11,13 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+from shared import sessions as store
 from shared.auth import user_for_token
 from shared.errors import DomainError
 from shared.models import MANAGE_USERS, User
 from web.database import db
 from web.services import settings
+from web.sessions import ServerSession
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -25,6 +27,10 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 class Unauthorized(DomainError):
     status = 401
+
+
+class Forbidden(DomainError):
+    status = 403
 
 
 def init_app(app: Flask) -> None:
@@ -44,28 +50,45 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
 
+def client_address() -> str | None:
+    """The client's address (from X-Forwarded-For only behind TRUSTED_PROXIES)."""
+    return request.remote_addr
+
+
 def login_session(user: User) -> None:
-    """Start a browser session for the admin."""
+    """Start the user's page session; the session interface gives it a new id."""
     session.clear()
     session["user_id"] = user.id
     session["tenant_id"] = user.tenant_id
-    session.permanent = True
+    session["idle_minutes"] = store.idle_minutes(user, settings())
 
 
 def logout_session() -> None:
-    """End the browser session."""
+    """End the page session on the server (the row is deleted, the cookie cleared)."""
     session.clear()
 
 
-def _session_user() -> User | None:
+def session_id() -> str | None:
+    """The id of this request's page session, if it has one."""
+    return session.sid if isinstance(session, ServerSession) else None
+
+
+def session_user() -> User | None:
+    """The user logged in with this request's page session, or None."""
+    if "session_user" in g:
+        return g.session_user
     user_id = session.get("user_id")
-    if user_id is None:
-        return None
-    user = db().get(User, user_id)
-    if user is None or user.tenant_id != session.get("tenant_id") or not user.role.grants(MANAGE_USERS):
+    user = db().get(User, user_id) if user_id is not None else None
+    if user is not None and (user.tenant_id != session.get("tenant_id") or user.locked_at is not None):
         session.clear()
-        return None
+        user = None
+    g.session_user = user
     return user
+
+
+def is_admin(user: User | None) -> bool:
+    """Whether the user may manage users (Users Management and the API)."""
+    return user is not None and user.role.grants(MANAGE_USERS)
 
 
 def current_admin() -> User | None:
@@ -75,13 +98,16 @@ def current_admin() -> User | None:
     header = request.headers.get("Authorization", "")
     user: User | None
     if header.lower().startswith("bearer "):
-        user = user_for_token(db(), header[7:].strip())
+        user = user_for_token(db(), settings(), header[7:].strip())
+        if db().dirty:
+            db().commit()  # the token's last use, for its idle timeout
         g.auth_via = "token"
     else:
-        user = _session_user()
+        user = session_user()
         g.auth_via = "session"
-    g.admin = user
-    return user
+    g.admin = user if is_admin(user) else None
+    g.caller = user
+    return g.admin
 
 
 def api_auth(view: F) -> F:
@@ -91,6 +117,8 @@ def api_auth(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         admin = current_admin()
         if admin is None:
+            if g.caller is not None:
+                raise Forbidden("admin_required", "The API is for admins (users.manage).")
             raise Unauthorized("unauthorized", "Send a valid bearer token or log in first.")
         if g.auth_via == "session" and request.method in UNSAFE_METHODS:
             csrf.protect()
@@ -100,14 +128,32 @@ def api_auth(view: F) -> F:
 
 
 def page_auth(view: F) -> F:
-    """Require a logged-in admin for a page; others go to the login page."""
+    """Require a logged-in admin for a page; others log in, agents go to their account page."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if _session_user() is None:
+        user = session_user()
+        if user is None:
             return redirect(url_for("pages.login", next=request.full_path))
-        g.admin = _session_user()
+        if not is_admin(user):
+            return redirect(url_for("pages.account"))
+        g.admin = user
         g.auth_via = "session"
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def account_auth(view: F) -> F:
+    """Require any logged-in user of a tenant (the account page)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = session_user()
+        if user is None:
+            return redirect(url_for("pages.login", next=request.full_path))
+        if is_admin(user):
+            g.admin = user
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from celery.signals import worker_process_init
 from shared.settings import Settings
 from worker import runtime
 
-TASK_MODULES = ["worker.tasks"]
+TASK_MODULES = ["worker.tasks", "worker.mail"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import allocation, completion, creation, row_check, scheduling
+from shared import allocation, completion, creation, one_time_codes, row_check, scheduling
+from shared import sessions as web_sessions
 from shared.auth import purge_expired_tokens
 from shared.errors import DomainError
 from shared.jobs import purge_expired_passwords, status_from_db
@@ -154,6 +155,8 @@ def slot(self: Task, **_ignored: Any) -> str | None:
     except INFRASTRUCTURE as exc:
         retries = self.request.retries
         if retries >= max_retries(settings):
+            # Its unit stays claimed until the heartbeat goes stale; then the sweep offers it again.
+            log.error("slot gave up after retries=%d worker=%s error=%s", retries, worker, type(exc).__name__)
             raise
         log.warning("slot retry=%d worker=%s error=%s", retries + 1, worker, type(exc).__name__)
         raise self.retry(exc=exc, countdown=backoff(retries), max_retries=None) from exc
@@ -202,8 +205,10 @@ def ping() -> str:
 
 @app.task(name="imports.purge_expired")
 def purge_expired() -> int:
-    """Destroy temporary passwords past retention, and expired tokens."""
+    """Destroy temporary passwords past retention, expired tokens, idle sessions and expired login codes."""
     with runtime.sessions().begin() as session:
         count = purge_expired_passwords(session, runtime.settings())
         purge_expired_tokens(session)
+        web_sessions.purge_expired(session)
+        one_time_codes.purge_expired(session)
     return count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib
+import importlib.util
 import inspect
 import re
 import shlex
@@ -44,9 +45,20 @@ def test_the_stack_has_every_service():
 
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_app_service_runs_a_program_the_package_installs(service):
-    program = _command(service)[0]
+    argv = _command(service)
+    program = argv[0]
+    if program == "python":  # python -m <module of the image's packages>
+        assert argv[1] == "-m" and argv[2].split(".")[0] in {"web", "worker", "shared"}, argv
+        assert importlib.util.find_spec(argv[2]) is not None, f"{service}: no module {argv[2]}"
+        return
     assert program in {"celery", "gunicorn", "alembic"}, f"{service} runs {program}"
     assert (VENV_BIN / program).exists(), f"{program} is not installed beside {sys.executable}"
+
+
+def test_flower_runs_celery_flower_with_metrics_behind_its_login():
+    assert _command("flower")[:3] == ["python", "-m", "worker.flower"]
+    source = (ROOT / "worker" / "flower.py").read_text()
+    assert '"-A", "worker", "flower"' in source and "protect_metrics()" in source
 
 
 @pytest.mark.parametrize("service", [s for s in APP_SERVICES if _command(s)[0] == "celery"])

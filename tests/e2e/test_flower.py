@@ -1,4 +1,4 @@
-"""Flower, started the way `make run` starts it, refuses requests without credentials."""
+"""Flower, started the way `make run` starts it, refuses requests without credentials (/metrics too)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from scripts.run import FLOWER_PORT, child_env, processes
+from scripts.run import child_env, processes
 from shared.settings import PROJECT_ROOT
 
 
@@ -30,12 +30,9 @@ def test_flower_asks_for_its_login(base_settings):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = base_settings.with_(flower_user="ops", flower_password="flower-secret")
-    command = [
-        arg.replace(f"--port={FLOWER_PORT}", f"--port={port}") for arg in processes(settings)["flower"]
-    ]
+    settings = base_settings.with_(flower_user="ops", flower_password="flower-secret", flower_port=port)
     proc = subprocess.Popen(
-        command,
+        processes(settings)["flower"],
         cwd=PROJECT_ROOT,
         env=child_env(settings),
         stdout=subprocess.DEVNULL,
@@ -55,6 +52,10 @@ def test_flower_asks_for_its_login(base_settings):
         assert first == 401
         assert _status(url, "ops:wrong") == 401
         assert _status(url, "ops:flower-secret") == 200
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        assert _status(metrics) == 401
+        assert _status(metrics, "ops:wrong") == 401
+        assert _status(metrics, "ops:flower-secret") == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -122,12 +122,15 @@ def test_pages_redirect_to_login_when_logged_out(client, path):
     assert resp.headers["Location"].startswith("/login?next=")
 
 
-def test_non_admin_cannot_log_in(client, session, settings):
-    add_agent(session, settings)
+def test_agent_lands_on_the_account_page_and_no_admin_page(client, session, settings):
+    agent = add_agent(session, settings)
+    agent.must_change_password = False
+    session.commit()
     resp = log_in(client, username="agent1", password="Agent-Pass-1")
-    assert resp.status_code == 401
-    assert b"may not manage users" in resp.data
-    assert client.get("/users").status_code == 302
+    assert resp.headers["Location"] == "/account"
+    assert "<h1>My account</h1>" in client.get("/account").get_data(as_text=True)
+    assert client.get("/users").headers["Location"] == "/account"
+    assert client.get("/api/v1/roles").get_json()["error"]["code"] == "admin_required"
 
 
 def test_reference_tabs_list_ids_first(client):

@@ -43,3 +43,14 @@ def test_create_tenant_and_admin(clean_db, base_settings, session):
     assert verify_password(base_settings, user.password_hash, "Boss-Pass-123")
     missing = runner.invoke(args=["create-admin", "nope", "x", "--email", "x@x.example", "--password", "p"])
     assert missing.exit_code != 0 and 'No tenant "nope"' in missing.output
+
+
+def test_create_tenant_takes_an_authentication_default(clean_db, base_settings, session):
+    from web import create_app
+
+    runner = create_app(base_settings).test_cli_runner()
+    made = runner.invoke(args=["create-tenant", "secure", "--auth-default", "email_otp"])
+    assert made.exit_code == 0, made.output
+    assert session.scalar(select(Tenant).where(Tenant.slug == "secure")).auth_default == "email_otp"
+    bad = runner.invoke(args=["create-tenant", "other", "--auth-default", "sms"])
+    assert bad.exit_code != 0 and "sms" in bad.output

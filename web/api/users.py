@@ -1,4 +1,4 @@
-"""GET /api/v1/users, GET /api/v1/users/<id>, POST /api/v1/users/<id>/reset-password."""
+"""GET /api/v1/users, GET /api/v1/users/<id>, POST /api/v1/users/<id>/reset-password and /unlock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify, request
 
 from shared.errors import DomainError
-from shared.users import get_user, list_users, reset_password, user_as_dict
+from shared.users import get_user, list_users, reset_password, unlock_user, user_as_dict
 from web.api import bp
 from web.database import db
 from web.security import admin, api_auth
@@ -62,3 +62,13 @@ def users_reset_password(user_id: int) -> Any:
     response = jsonify({"temporary_password": password})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@api_auth
+def users_unlock(user_id: int) -> Any:
+    """Unlock an account locked after failed logins; answers the user."""
+    session = db()
+    user = unlock_user(session, admin().tenant_id, admin().id, user_id)
+    session.commit()
+    return jsonify(user_as_dict(user))

@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import render_template, request
+from flask import redirect, render_template, request, url_for
+from sqlalchemy import select
 
+from shared.audit import list_events
+from shared.auth_types import CONCRETE, LABELS, AuthType, effective_auth_type
 from shared.fields import FIELDS
 from shared.jobs import list_jobs
-from shared.reference import KINDS, list_entities
+from shared.models import User
+from shared.reference import KINDS, list_entities, set_role_auth_default
 from shared.users import MAX_PER_PAGE, list_users
 from web.database import db
 from web.pages import bp
@@ -22,9 +26,13 @@ TABS = (
     ("skill-groups", "Skill Groups"),
     ("pbx-domains", "PBX domains"),
     ("imports", "Imports"),
+    ("log", "Log"),
 )
+LOG_FILTERS = (("", "All events"), ("login", "Logins"), ("account", "Account changes"), ("token", "Tokens"))
 PER_PAGE = 50
 RECENT_IMPORTS = 200
+RECENT_EVENTS = 200
+ROLE_CHOICES = (AuthType.DEFAULT, *CONCRETE)
 
 
 def _positive_arg(name: str, default: int, upper: int) -> int:
@@ -63,10 +71,21 @@ def _imports_tab() -> dict[str, Any]:
     return {"jobs": list_jobs(db(), admin().tenant_id, limit=RECENT_IMPORTS)}
 
 
+def _log_tab() -> dict[str, Any]:
+    prefix = request.args.get("filter", "")
+    if prefix not in dict(LOG_FILTERS):
+        prefix = ""
+    events = list_events(db(), admin().tenant_id, prefix=prefix or None, limit=RECENT_EVENTS)
+    ids = {event.actor_id for event in events if event.actor_id is not None}
+    rows = db().execute(select(User.id, User.username).where(User.id.in_(ids)))
+    actors = {row.id: row.username for row in rows}
+    return {"events": events, "actors": actors, "log_filter": prefix, "log_filters": LOG_FILTERS}
+
+
 @bp.get("/users")
 @page_auth
 def users_management() -> Any:
-    """Users Management with its tabs: Users, Roles, Desks, Skill Groups, PBX domains, Imports."""
+    """Users Management with its tabs: Users, Roles, Desks, Skill Groups, PBX domains, Imports, Log."""
     tab = request.args.get("tab", "users")
     if tab not in dict(TABS):
         tab = "users"
@@ -74,6 +93,20 @@ def users_management() -> Any:
         context = _users_tab()
     elif tab == "imports":
         context = _imports_tab()
+    elif tab == "log":
+        context = _log_tab()
     else:
         context = {"items": list_entities(db(), admin().tenant_id, KINDS[tab])}
-    return render_template("users_management.html", tab=tab, tabs=TABS, **context)
+    return render_template(
+        "users_management.html", tab=tab, tabs=TABS, auth_labels=LABELS, auth_choices=ROLE_CHOICES,
+        effective_auth_type=effective_auth_type, saved=request.args.get("saved"), **context,
+    )  # fmt: skip
+
+
+@bp.post("/users/roles/<int:role_id>/auth-default")
+@page_auth
+def role_auth_default(role_id: int) -> Any:
+    """The Roles tab's Save: a role's authentication default."""
+    set_role_auth_default(db(), admin().tenant_id, admin().id, role_id, request.form.get("auth_default"))
+    db().commit()
+    return redirect(url_for("pages.users_management", tab="roles", saved=role_id))

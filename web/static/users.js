@@ -71,3 +71,29 @@
     });
   });
 })();
+
+/* Users tab: Unlock lifts a lock left by failed logins. */
+(function () {
+  "use strict";
+  const { api, errorMessage, show } = window.Dialer;
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const errorBox = document.getElementById("users-error");
+    document.querySelectorAll(".unlock-user").forEach(function (button) {
+      button.addEventListener("click", async function () {
+        button.disabled = true;
+        const result = await api("POST", "/api/v1/users/" + encodeURIComponent(button.dataset.userId) + "/unlock");
+        if (!result.ok) {
+          errorBox.textContent = errorMessage(result);
+          show(errorBox, true);
+          button.disabled = false;
+          return;
+        }
+        const row = button.closest("tr");
+        row.querySelector(".lock-state").textContent = "No";
+        button.remove();
+        row.querySelector(".reset-password").focus();
+      });
+    });
+  });
+})();

@@ -62,7 +62,9 @@ def test_users_table_searches_and_pages(page, ui, sessions, settings):
     ui.login()
     expect(page.locator("#users-count")).to_have_text("56 users")  # 55 agents and the admin
     headers = page.locator("#users-table thead th")
-    expect(headers).to_have_text(["ID", *(f.label for f in FIELDS), "Created", "Actions"])
+    expect(headers).to_have_text(
+        ["ID", *(f.label for f in FIELDS), "Authentication", "Authenticator", "Locked", "Created", "Actions"]
+    )
     expect(page.locator("#users-table tbody tr")).to_have_count(50)
     expect(page.get_by_text("Page 1 of 2")).to_be_visible()
     page.get_by_role("link", name="Next").click()

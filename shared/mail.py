@@ -1,0 +1,45 @@
+"""Sending mail over SMTP (SMTP_URL: smtp://[user:password@]host:port, or smtps:// for TLS)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import make_msgid
+from urllib.parse import unquote, urlsplit
+
+from shared.one_time_codes import Letter
+from shared.settings import Settings
+
+TIMEOUT_SECONDS = 20
+
+
+def build_message(settings: Settings, letter: Letter) -> EmailMessage:
+    """The letter as a plain-text email from MAIL_FROM."""
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = letter.to
+    message["Subject"] = letter.subject
+    message["Message-ID"] = make_msgid(domain="dialer.localhost")
+    message.set_content(letter.body)
+    return message
+
+
+def send(settings: Settings, letter: Letter) -> None:
+    """Hand the letter to the SMTP server; raises SMTPException or OSError when it does not take it."""
+    url = urlsplit(settings.smtp_url)
+    host = url.hostname or "127.0.0.1"
+    if url.scheme == "smtps":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, url.port or 465, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context()
+        )
+    else:
+        client = smtplib.SMTP(host, url.port or 25, timeout=TIMEOUT_SECONDS)
+    with client:
+        client.ehlo()
+        if url.scheme == "smtp" and client.has_extn("starttls"):
+            client.starttls(context=ssl.create_default_context())  # encrypt whenever the server can
+            client.ehlo()
+        if url.username:
+            client.login(unquote(url.username), unquote(url.password or ""))
+        client.send_message(build_message(settings, letter))
