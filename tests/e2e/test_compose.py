@@ -68,21 +68,30 @@ def _dist(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _extras(requirement: str) -> set[str]:
+    """The extras a requirement asks for: {"redis"} for celery[redis]."""
+    found = re.match(r"\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*\[([^\]]*)\]", requirement)
+    return {e.strip() for e in found.group(1).split(",")} if found else set()
+
+
 def _base_closure() -> set[str]:
     """The distributions a plain `pip install .` brings: the base dependencies and theirs."""
-    todo = [_dist(r) for r in PYPROJECT["project"]["dependencies"]]
-    seen: set[str] = set()
+    todo = [(_dist(r), _extras(r)) for r in PYPROJECT["project"]["dependencies"]]
+    seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, extras = todo.pop()
+        if (name, frozenset(extras)) in seen:
             continue
-        seen.add(name)
+        seen.add((name, frozenset(extras)))
         try:
             requires = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue
-        todo += [_dist(r) for r in requires if not re.search(r"extra\s*==", r)]
-    return seen
+        for requirement in requires:
+            wanted = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", requirement)
+            if wanted is None or wanted.group(1) in extras:
+                todo.append((_dist(requirement), _extras(requirement)))
+    return {name for name, _ in seen}
 
 
 def _expand(value: str, env: dict[str, str]) -> str:
