@@ -10,8 +10,8 @@ from shared.audit import record
 from shared.errors import NotFound
 from shared.models import Upload
 from shared.reader import Table, inspect_table, open_table
+from shared.saved_mappings import suggestion
 from shared.settings import Settings
-from shared.suggest import suggest_mapping
 
 FILENAME_MAX = 255
 
@@ -70,8 +70,8 @@ def preview_rows(settings: Settings, upload: Upload, count: int = 5) -> list[dic
     return rows
 
 
-def upload_as_dict(upload: Upload, preview: list[dict[str, str]]) -> dict[str, Any]:
-    """The JSON answer of an upload (API.md)."""
+def upload_as_dict(session: Session, upload: Upload, preview: list[dict[str, str]]) -> dict[str, Any]:
+    """The JSON answer of an upload (API.md); the suggestion may come from a saved mapping."""
     return {
         "upload_id": upload.id,
         "filename": upload.filename,
@@ -79,6 +79,6 @@ def upload_as_dict(upload: Upload, preview: list[dict[str, str]]) -> dict[str, A
         "headers": list(upload.headers),
         "row_count": upload.row_count,
         "preview": preview,
-        "suggested_mapping": suggest_mapping(list(upload.headers), preview),
+        **suggestion(session, upload.tenant_id, list(upload.headers), preview),
         "created_at": upload.created_at.isoformat(),
     }
