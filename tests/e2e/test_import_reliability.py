@@ -87,9 +87,7 @@ def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sess
     # The same message delivered twice, both copies running at once on two workers.
     results = []
     threads = [
-        threading.Thread(
-            target=lambda: results.append(run_chunk(sessions, settings, job_id, 0))
-        )
+        threading.Thread(target=lambda: results.append(run_chunk(sessions, settings, job_id, 0)))
         for _ in range(2)
     ]
     for t in threads:

@@ -7,12 +7,13 @@ from typing import Any
 from flask import jsonify, request
 
 from shared import failed_rows
+from shared.jobs import get_job
 from shared.models import ImportJob
 from shared.regeneration import request_regeneration
 from shared.undo import request_undo
 from web.api import bp
 from web.api.auth import json_body
-from web.api.imports import commit_and_publish, started
+from web.api.imports import commit_and_publish, publish_status, started
 from web.api.users import int_arg
 from web.database import db
 from web.security import admin, api_auth
@@ -84,4 +85,6 @@ def retry_import(job_id: str) -> Any:
     if not isinstance(body, dict):
         body = json_body()  # says what is wrong
     job = failed_rows.retry(db(), settings(), admin().tenant_id, admin().id, job_id, body.get("rows"))
-    return started(job)
+    answer = started(job)
+    publish_status(get_job(db(), admin().tenant_id, job_id))  # its status now names the retry
+    return answer

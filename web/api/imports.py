@@ -229,9 +229,13 @@ def download_success(job_id: str) -> Response:
 
 def commit_and_publish(job: ImportJob) -> dict[str, Any]:
     """Commit the request's change to a job and tell its listeners."""
-    session = db()
-    session.commit()
-    status = status_from_db(session, job)
+    db().commit()
+    return publish_status(job)
+
+
+def publish_status(job: ImportJob) -> dict[str, Any]:
+    """Tell the job's listeners its status as the database has it."""
+    status = status_from_db(db(), job)
     progress.publish(redis(), status, job.tenant_id)
     return status
 
