@@ -271,3 +271,31 @@ def test_another_tenants_import_and_mapping_answer_404(imports, worker, client, 
     assert imports.status(job["id"])["status"] == "succeeded"
     assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job["id"])) == 2
     assert session.scalar(select(Role.id).where(Role.tenant_id == other.id)) is not None
+
+
+def test_progress_moves_from_succeeded_to_undoing_and_undone_and_never_back(redis_url):
+    redis = Redis.from_url(redis_url)
+    redis.delete(progress.hash_key("beyond-order"))
+
+    def status(state: str, **more: object) -> dict:
+        return {"id": "beyond-order", "status": state, "processed": 50, "total": 50} | more
+
+    assert progress.publish(redis, status("succeeded"), 7)
+    assert progress.publish(redis, status("succeeded", password_generation=1, regenerating=True), 7)
+    assert progress.publish(
+        redis, status("succeeded", password_generation=1, regenerating=True, regenerated=20), 7
+    )
+    # A late message from the regeneration's first chunk, then from before it started: both refused.
+    assert not progress.publish(
+        redis, status("succeeded", password_generation=1, regenerating=True, regenerated=5), 7
+    )
+    assert not progress.publish(redis, status("succeeded"), 7)
+    assert progress.read(redis, "beyond-order", 7)["regenerated"] == 20
+    assert progress.publish(redis, status("succeeded", password_generation=1, regenerated=50), 7)
+    assert progress.publish(redis, status("undoing", password_generation=1, undone=0, regenerated=50), 7)
+    assert progress.publish(redis, status("undoing", password_generation=1, undone=30, regenerated=20), 7)
+    assert not progress.publish(redis, status("undoing", password_generation=1, undone=10, regenerated=40), 7)
+    assert not progress.publish(redis, status("succeeded", password_generation=1, regenerated=50), 7)
+    assert progress.publish(redis, status("undone", password_generation=1, undone=50), 7)
+    assert not progress.publish(redis, status("undoing", password_generation=1, undone=50), 7)
+    assert progress.read(redis, "beyond-order", 7)["status"] == "undone"
