@@ -140,6 +140,30 @@ def build_spec() -> dict[str, Any]:
         },
     )
     status = {"$ref": "#/components/schemas/ImportStatus"}
+    upload = {
+        "type": "object",
+        "properties": {
+            "upload_id": {"type": "string"},
+            "filename": {"type": "string"},
+            "format": {"type": "string", "enum": ["csv", "xlsx"]},
+            "headers": {"type": "array", "items": {"type": "string"}},
+            "row_count": {"type": "integer"},
+            "preview": {"type": "array", "items": {"type": "object"}},
+            "suggested_mapping": {"type": "object", "description": "a mapping, possibly incomplete"},
+            "suggested_from": {
+                "type": "string",
+                "description": "the saved mapping the suggestion comes from",
+            },
+            "suggestion_problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "description": "what the saved mapping chose that was deleted since (left out)",
+            },
+        },
+    }
     items = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}}
     p = spec.path
     p("/healthz", operations={"get": _op("Liveness", errors=(), secured=False)})
@@ -264,11 +288,14 @@ def build_spec() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"201": _json({"type": "object"}, "Created")} | _errors(400, 401, 413, 415),
+                "responses": {"201": _json(upload, "Created")} | _errors(400, 401, 413, 415),
             }
         },
     )
-    p("/api/v1/uploads/{id}", operations={"get": _op("An upload's headers, preview and suggested mapping")})
+    p(
+        "/api/v1/uploads/{id}",
+        operations={"get": _op("An upload's headers, preview and suggested mapping", ok_schema=upload)},
+    )
     p(
         "/api/v1/imports",
         operations={
