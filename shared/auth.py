@@ -6,8 +6,8 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from shared.audit import record
 from shared.models import MANAGE_USERS, ApiToken, Tenant, User, utcnow
@@ -59,9 +59,17 @@ def issue_token(session: Session, settings: Settings, user: User) -> tuple[str, 
     return token, expires_at
 
 
+# One query for the token, its user and the user's role, built once: every API request makes it.
+_TOKEN_LOOKUP = (
+    select(ApiToken)
+    .options(joinedload(ApiToken.user).joinedload(User.role))
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
 def user_for_token(session: Session, settings: Settings, token: str) -> User | None:
     """The admin a live token belongs to, or None (unknown, expired, idle too long, revoked)."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(_TOKEN_LOOKUP, {"digest": _digest(token)})
     if row is None or aware(row.expires_at) <= utcnow():
         return None
     user = row.user
@@ -78,7 +86,7 @@ def user_for_token(session: Session, settings: Settings, token: str) -> User | N
 
 def revoke_token(session: Session, token: str) -> bool:
     """Delete the token; False when it was not there."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(_TOKEN_LOOKUP, {"digest": _digest(token)})
     if row is None:
         return False
     record(session, row.user.tenant_id, row.user_id, "token.revoked", str(row.user_id))

@@ -24,7 +24,7 @@ from shared.jobs import (
 )
 from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
-from shared.uploads import get_upload, preview_rows, store_upload, upload_as_dict
+from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
 from web.api import bp
 from web.api.auth import json_body
 from web.database import close_db, db, sessions
@@ -65,25 +65,31 @@ def template_xlsx_file() -> Response:
 @bp.post("/uploads")
 @api_auth
 def upload_file() -> Any:
-    """Check and keep a CSV or XLSX file; answer with headers, preview and suggested mapping."""
+    """Check and keep a CSV or XLSX file (of a workbook, the sheet named `sheet`); answer with its preview."""
     file = request.files.get("file")
+    if file is None and "file" in request.form:  # curl -F file=<users.csv sends the text as a field
+        raise FileRejected(
+            "missing_filename",
+            'The part named "file" came without a file name, so it arrived as a text field, not as a '
+            "file. Send it as a file (with curl: -F file=@users.csv, not -F file=<users.csv).",
+        )
     if file is None:
         raise FileRejected("empty_file", 'Send the file as a multipart part named "file".')
     data = file.read(settings().max_upload_bytes + 1)
+    sheet = request.form.get("sheet") or None
     session = db()
-    upload, preview = store_upload(
-        session, settings(), admin().tenant_id, admin().id, file.filename or "", data
+    upload, found = store_upload(
+        session, settings(), admin().tenant_id, admin().id, file.filename, data, sheet
     )
     session.commit()
-    return jsonify(upload_as_dict(session, upload, preview)), 201
+    return jsonify(upload_as_dict(session, upload, found.preview, found.sheets)), 201
 
 
 @bp.get("/uploads/<upload_id>")
 @api_auth
 def show_upload(upload_id: str) -> Any:
     """The upload's answer again (for the mapping page after a reload)."""
-    upload = get_upload(db(), admin().tenant_id, upload_id)
-    return jsonify(upload_as_dict(db(), upload, preview_rows(settings(), upload)))
+    return jsonify(upload_answer(db(), settings(), get_upload(db(), admin().tenant_id, upload_id)))
 
 
 @bp.post("/imports")
