@@ -45,7 +45,7 @@ for i = 1, 4 do
   if new > old then break end
 end
 redis.call('HSET', KEYS[1], ARGV[7], ARGV[1], ARGV[8], ARGV[2], ARGV[9], ARGV[3], ARGV[10], ARGV[4],
-           'tenant', ARGV[5], 'at', ARGV[6], 'body', ARGV[11])
+           'tenant', ARGV[5], 'at', ARGV[6], 'body', ARGV[11], 'settled', ARGV[13])
 redis.call('EXPIRE', KEYS[1], ARGV[12])
 redis.call('PUBLISH', KEYS[2], ARGV[11])
 return 1
@@ -96,6 +96,7 @@ def publish(redis: Redis, status: dict[str, Any], tenant_id: int) -> bool:
                 *ORDER,
                 body,
                 TTL_SECONDS,
+                int(settled(status)),  # readers trust a settled status without asking the database
             )
         )
     except RedisError as exc:
@@ -105,14 +106,19 @@ def publish(redis: Redis, status: dict[str, Any], tenant_id: int) -> bool:
 
 def read(redis: Redis, job_id: str, tenant_id: int) -> dict[str, Any] | None:
     """The last published status if it is the tenant's and can be trusted as is; else None."""
+    body = read_body(redis, job_id, tenant_id)
+    return json.loads(body) if body is not None else None
+
+
+def read_body(redis: Redis, job_id: str, tenant_id: int) -> str | None:
+    """The last published status as its JSON text (served as is), or None; see read()."""
     try:
-        found = redis.hmget(hash_key(job_id), "tenant", "at", "body")
+        found = redis.hmget(hash_key(job_id), "tenant", "at", "settled", "body")
     except RedisError:
         return None
-    tenant, at, body = (v.decode() if isinstance(v, bytes) else v for v in found)
+    tenant, at, is_settled, body = (v.decode() if isinstance(v, bytes) else v for v in found)
     if body is None or tenant != str(tenant_id):
         return None
-    status = json.loads(body)
-    if not settled(status) and time.time() - float(at) > FRESH_SECONDS:
+    if is_settled != "1" and time.time() - float(at) > FRESH_SECONDS:
         return None  # a quiet job still moving: the database says whether it moved on
-    return status
+    return body

@@ -16,7 +16,7 @@ from web.api.auth import json_body
 from web.api.imports import commit_and_publish, publish_status, started
 from web.api.users import int_arg
 from web.database import db
-from web.security import admin, api_auth
+from web.security import admin, api_auth, tenant_id
 from web.services import offer_slots, settings
 
 
@@ -50,7 +50,7 @@ def import_rows(job_id: str) -> Any:
     found = failed_rows.list_rows(
         db(),
         settings(),
-        admin().tenant_id,
+        tenant_id(),
         job_id,
         failed_rows.parse_statuses(request.args.get("status")),
         page=int_arg("page", 1),
@@ -72,9 +72,7 @@ def import_rows(job_id: str) -> Any:
 def check_import_row(job_id: str, row: int) -> Any:
     """Check a row with corrected cells against the import's rules; every problem, per field."""
     body = json_body()
-    return jsonify(
-        failed_rows.check_row(db(), settings(), admin().tenant_id, job_id, row, body.get("values"))
-    )
+    return jsonify(failed_rows.check_row(db(), settings(), tenant_id(), job_id, row, body.get("values")))
 
 
 @bp.post("/imports/<job_id>/retry")
@@ -84,5 +82,5 @@ def retry_import(job_id: str) -> Any:
     body = json_body() if request.get_data() else {}  # no body: every failed row, unchanged
     job = failed_rows.retry(db(), settings(), admin().tenant_id, admin().id, job_id, body.get("rows"))
     answer = started(job)
-    publish_status(get_job(db(), admin().tenant_id, job_id))  # its status now names the retry
+    publish_status(get_job(db(), tenant_id(), job_id))  # its status now names the retry
     return answer

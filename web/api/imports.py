@@ -28,7 +28,7 @@ from shared.uploads import get_upload, store_upload, upload_answer, upload_as_di
 from web.api import bp
 from web.api.auth import json_body
 from web.database import close_db, db, sessions
-from web.security import admin, api_auth
+from web.security import admin, api_auth, tenant_id
 from web.services import celery, redis, settings
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -133,38 +133,42 @@ def imports_index() -> Any:
     return jsonify({"items": list_jobs(db(), admin().tenant_id)})
 
 
-def _current_status(job_id: str) -> dict[str, Any]:
-    """From Redis while it holds a trustworthy status, else from the database (then cached)."""
-    tenant_id = admin().tenant_id
-    live = progress.read(redis(), job_id, tenant_id)
-    if live is not None:
-        return live
-    session = db()
-    job = get_job(session, tenant_id, job_id)
-    status = status_from_db(session, job)
-    progress.publish(redis(), status, tenant_id)
+def _status_from_db(job_id: str) -> dict[str, Any]:
+    """The job's status from the database (the final truth), cached in Redis for the next reads."""
+    job = get_job(db(), tenant_id(), job_id)
+    status = status_from_db(db(), job)
+    progress.publish(redis(), status, job.tenant_id)
     return status
+
+
+def _current_status(job_id: str) -> dict[str, Any]:
+    """From Redis while it holds a trustworthy status, else from the database."""
+    live = progress.read(redis(), job_id, tenant_id())
+    return live if live is not None else _status_from_db(job_id)
 
 
 @bp.get("/imports/<job_id>")
 @api_auth
 def show_import(job_id: str) -> Any:
-    """The job's status and counts."""
-    return jsonify(_current_status(job_id))
+    """The job's status and counts: the many reads of a running job are answered from Redis as is."""
+    body = progress.read_body(redis(), job_id, tenant_id())
+    if body is None:
+        return jsonify(_status_from_db(job_id))
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/imports/<job_id>/events")
 @api_auth
 def import_events(job_id: str) -> Response:
     """Server-Sent Events: one `progress` event per change, ending with the final status."""
-    tenant_id = admin().tenant_id
+    tenant = tenant_id()
     first = _current_status(job_id)
     client, factory = redis(), sessions()
     close_db()  # the stream may last minutes: it must not hold the request's connection
 
     def final_status() -> dict[str, Any]:
         with factory() as session:
-            return status_from_db(session, get_job(session, tenant_id, job_id))
+            return status_from_db(session, get_job(session, tenant, job_id))
 
     def stream() -> Iterator[str]:
         yield _event(first)

@@ -10,14 +10,14 @@ from shared.saved_mappings import as_dict, delete_mapping, list_mappings, save_m
 from web.api import bp
 from web.api.auth import json_body
 from web.database import db
-from web.security import admin, api_auth
+from web.security import admin, api_auth, tenant_id
 
 
 @bp.get("/mappings")
 @api_auth
 def mappings_index() -> Any:
     """The tenant's saved mappings, newest first."""
-    return jsonify({"items": [as_dict(m) for m in list_mappings(db(), admin().tenant_id)]})
+    return jsonify({"items": [as_dict(m) for m in list_mappings(db(), tenant_id())]})
 
 
 @bp.post("/mappings")
