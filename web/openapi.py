@@ -7,6 +7,8 @@ from typing import Any
 from apispec import APISpec
 from flask import Flask, jsonify
 
+from shared.models import RowStatus
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -72,7 +74,16 @@ def build_spec() -> dict[str, Any]:
                 "id": {"type": "string"},
                 "status": {
                     "type": "string",
-                    "enum": ["queued", "validating", "running", "succeeded", "failed", "cancelled"],
+                    "enum": [
+                        "queued",
+                        "validating",
+                        "running",
+                        "succeeded",
+                        "failed",
+                        "cancelled",
+                        "undoing",
+                        "undone",
+                    ],
                 },
                 "dry_run": {"type": "boolean"},
                 "total": {"type": "integer"},
@@ -82,11 +93,77 @@ def build_spec() -> dict[str, Any]:
                 "errors": {"type": "integer"},
                 "percent": {"type": "integer"},
                 "error": {"type": "string", "nullable": True},
+                "undone": {"type": "integer", "description": "users an undo removed"},
+                "undone_at": {"type": "string", "nullable": True},
+                "retry_of": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "the import this one retries",
+                },
+                "retried_by": {"type": "array", "items": {"type": "string"}},
+                "regenerating": {"type": "boolean", "description": "new passwords are being made"},
+                "regenerated": {"type": "integer", "description": "users holding the newest passwords"},
+                "password_generation": {"type": "integer"},
+                "passwords_regenerated_at": {"type": "string", "nullable": True},
                 "links": {"type": "object"},
             },
         },
     )
+    spec.components.schema(
+        "SavedMapping",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "mapping": {"$ref": "#/components/schemas/Mapping"},
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "created_by": {"type": "string", "nullable": True},
+                "created_at": {"type": "string"},
+                "updated_at": {"type": "string"},
+            },
+        },
+    )
+    spec.components.schema(
+        "RowProblem",
+        {
+            "type": "object",
+            "properties": {
+                "field": {"type": "string", "nullable": True, "description": "mapping key; null: the row"},
+                "column": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "the file column it is read from",
+                },
+                "message": {"type": "string"},
+            },
+        },
+    )
     status = {"$ref": "#/components/schemas/ImportStatus"}
+    upload = {
+        "type": "object",
+        "properties": {
+            "upload_id": {"type": "string"},
+            "filename": {"type": "string"},
+            "format": {"type": "string", "enum": ["csv", "xlsx"]},
+            "headers": {"type": "array", "items": {"type": "string"}},
+            "row_count": {"type": "integer"},
+            "preview": {"type": "array", "items": {"type": "object"}},
+            "suggested_mapping": {"type": "object", "description": "a mapping, possibly incomplete"},
+            "suggested_from": {
+                "type": "string",
+                "description": "the saved mapping the suggestion comes from",
+            },
+            "suggestion_problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "description": "what the saved mapping chose that was deleted since (left out)",
+            },
+        },
+    }
     items = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}}
     p = spec.path
     p("/healthz", operations={"get": _op("Liveness", errors=(), secured=False)})
@@ -211,11 +288,14 @@ def build_spec() -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"201": _json({"type": "object"}, "Created")} | _errors(400, 401, 413, 415),
+                "responses": {"201": _json(upload, "Created")} | _errors(400, 401, 413, 415),
             }
         },
     )
-    p("/api/v1/uploads/{id}", operations={"get": _op("An upload's headers, preview and suggested mapping")})
+    p(
+        "/api/v1/uploads/{id}",
+        operations={"get": _op("An upload's headers, preview and suggested mapping", ok_schema=upload)},
+    )
     p(
         "/api/v1/imports",
         operations={
@@ -254,9 +334,174 @@ def build_spec() -> dict[str, Any]:
         "/api/v1/imports/{id}/cancel",
         operations={"post": _op("Cancel the import", ok=202, errors=(401, 404, 409))},
     )
+    _beyond_the_help_page(p, status)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}]
     return document
+
+
+def _beyond_the_help_page(p: Any, status: dict[str, Any]) -> None:
+    """Undo, regenerated passwords, failed rows and retries, saved mappings (API.md)."""
+    problem = {"$ref": "#/components/schemas/RowProblem"}
+    saved = {"$ref": "#/components/schemas/SavedMapping"}
+    values = {"type": "object", "additionalProperties": {"type": "string"}, "description": "cells by column"}
+    p(
+        "/api/v1/imports/{id}/undo",
+        operations={
+            "post": _op(
+                "Remove the users this import created that still exist, within UNDO_WINDOW_HOURS of its end; "
+                "409 undo_not_allowed while it runs, after the window, or twice",
+                ok=202,
+                ok_schema=status,
+                errors=(401, 404, 409),
+            )
+        },
+        parameters=[_path("id", "string")],
+    )
+    p(
+        "/api/v1/imports/{id}/regenerate-passwords",
+        operations={
+            "post": _op(
+                "New temporary passwords for every user of the import that still exists (they must change "
+                "it, their sessions and tokens end); success.csv serves them; 409 regenerate_not_allowed "
+                "while the import or an undo runs, after an undo, or during another regeneration",
+                ok=202,
+                ok_schema=status,
+                errors=(401, 404, 409),
+            )
+        },
+        parameters=[_path("id", "string")],
+    )
+    row = {
+        "type": "object",
+        "properties": {
+            "row": {"type": "integer"},
+            "status": {"type": "string", "enum": [s.value for s in RowStatus]},
+            "values": values,
+            "messages": {"type": "array", "items": {"type": "string"}},
+            "problems": {"type": "array", "items": problem},
+        },
+    }
+    p(
+        "/api/v1/imports/{id}/rows",
+        operations={
+            "get": _op(
+                "A page of the import's rows with their original values and messages",
+                ok_schema={
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": row},
+                        "total": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "per_page": {"type": "integer"},
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                errors=(400, 401, 404),
+            )
+            | {
+                "parameters": [
+                    _query("status", "error, duplicate, created, cancelled (several: comma separated)"),
+                    _query("page", "from 1", "integer"),
+                    _query("per_page", "1 to 200 (default 50)", "integer"),
+                ]
+            }
+        },
+        parameters=[_path("id", "string")],
+    )
+    p(
+        "/api/v1/imports/{id}/rows/{row}/check",
+        operations={
+            "post": _op(
+                "Check a row with corrected cells against the import's rules; every problem, per field",
+                ok_schema={
+                    "type": "object",
+                    "properties": {
+                        "row": {"type": "integer"},
+                        "valid": {"type": "boolean"},
+                        "problems": {"type": "array", "items": problem},
+                    },
+                },
+                errors=(400, 401, 404, 422),
+                body={"type": "object", "properties": {"values": values}},
+            )
+        },
+        parameters=[_path("id", "string"), _path("row", "integer")],
+    )
+    p(
+        "/api/v1/imports/{id}/retry",
+        operations={
+            "post": _op(
+                "A new import (same mapping, retry_of) of this import's error and duplicate rows with the "
+                "corrections applied; rows not listed go in unchanged",
+                ok=202,
+                ok_schema=status,
+                errors=(400, 401, 404, 409, 422, 503),
+                body={
+                    "type": "object",
+                    "properties": {
+                        "rows": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["row"],
+                                "properties": {"row": {"type": "integer"}, "values": values},
+                            },
+                        }
+                    },
+                },
+            )
+        },
+        parameters=[_path("id", "string")],
+    )
+    p(
+        "/api/v1/mappings",
+        operations={
+            "get": _op(
+                "The tenant's saved mappings, newest first",
+                ok_schema={"type": "object", "properties": {"items": {"type": "array", "items": saved}}},
+                errors=(401,),
+            ),
+            "post": _op(
+                "Save a mapping by name (201; 200 when it replaced the mapping of that name)",
+                ok=201,
+                ok_schema=saved,
+                errors=(400, 401, 422),
+                body={
+                    "type": "object",
+                    "required": ["name", "mapping"],
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 100},
+                        "mapping": {"$ref": "#/components/schemas/Mapping"},
+                    },
+                },
+            ),
+        },
+    )
+    p(
+        "/api/v1/mappings/{id}",
+        operations={
+            "delete": {
+                "summary": "Forget a saved mapping",
+                "responses": {"204": {"description": "Deleted"}} | _errors(401, 404),
+            }
+        },
+        parameters=[_path("id", "integer")],
+    )
+
+
+def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+def _path(name: str, kind: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
 def init_app(app: Flask) -> None:

@@ -174,6 +174,13 @@ def test_openapi_document_lists_the_contract(client):
         "/api/v1/imports/{id}/success.csv",
         "/api/v1/uploads/{id}",
         "/api/v1/users/{id}/unlock",
+        "/api/v1/imports/{id}/undo",
+        "/api/v1/imports/{id}/regenerate-passwords",
+        "/api/v1/imports/{id}/rows",
+        "/api/v1/imports/{id}/rows/{row}/check",
+        "/api/v1/imports/{id}/retry",
+        "/api/v1/mappings",
+        "/api/v1/mappings/{id}",
     ):
         assert path in doc["paths"], path
     assert {"post", "delete"} <= set(doc["paths"]["/api/v1/auth/token"])

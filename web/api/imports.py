@@ -22,7 +22,6 @@ from shared.jobs import (
     status_from_db,
     success_file,
 )
-from shared.models import FINAL_STATES as TERMINAL
 from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
@@ -83,14 +82,14 @@ def upload_file() -> Any:
         session, settings(), admin().tenant_id, admin().id, file.filename, data, sheet
     )
     session.commit()
-    return jsonify(upload_as_dict(upload, found.preview, found.sheets)), 201
+    return jsonify(upload_as_dict(session, upload, found.preview, found.sheets)), 201
 
 
 @bp.get("/uploads/<upload_id>")
 @api_auth
 def show_upload(upload_id: str) -> Any:
     """The upload's answer again (for the mapping page after a reload)."""
-    return jsonify(upload_answer(settings(), get_upload(db(), admin().tenant_id, upload_id)))
+    return jsonify(upload_answer(db(), settings(), get_upload(db(), admin().tenant_id, upload_id)))
 
 
 @bp.post("/imports")
@@ -106,6 +105,12 @@ def start_import() -> Any:
         raise DomainError("invalid_parameter", "dry_run must be true or false.")
     session = db()
     job = create_job(session, admin().tenant_id, admin().id, upload_id, body.get("mapping"), dry_run)
+    return started(job)
+
+
+def started(job: ImportJob) -> Any:
+    """Commit a new job, then offer a worker slot, and answer 202 with its status."""
+    session = db()
     session.commit()  # commit first, then enqueue: the worker must find the job
     try:
         celery().send_task("imports.slot")  # a permission to work: the job waits in the database
@@ -167,7 +172,7 @@ def import_events(job_id: str) -> Response:
 
     def stream() -> Iterator[str]:
         yield _event(first)
-        if first["status"] in TERMINAL:
+        if progress.settled(first):
             return
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
@@ -181,13 +186,13 @@ def import_events(job_id: str) -> Response:
             if last != first:
                 yield _event(last)
             deadline = time.monotonic() + SSE_MAX_SECONDS
-            while last["status"] not in TERMINAL and time.monotonic() < deadline:
+            while not progress.settled(last) and time.monotonic() < deadline:
                 message = pubsub.get_message(timeout=SSE_HEARTBEAT_SECONDS)
                 if message is None:
                     yield ": keep-alive\n\n"
                     continue
                 data = json.loads(message["data"])
-                if data["status"] in TERMINAL:
+                if progress.settled(data):
                     data = final_status()
                 last = data
                 yield _event(data)
@@ -203,7 +208,7 @@ def import_events(job_id: str) -> Response:
 
 def _poll(read: Callable[[], dict[str, Any]], last: dict[str, Any]) -> Iterator[str]:
     deadline = time.monotonic() + SSE_MAX_SECONDS
-    while last["status"] not in TERMINAL and time.monotonic() < deadline:
+    while not progress.settled(last) and time.monotonic() < deadline:
         time.sleep(1)
         current = read()
         if current != last:
@@ -232,11 +237,15 @@ def download_success(job_id: str) -> Response:
     return _csv(data, f"success-{job_id}.csv")
 
 
-def _commit_and_publish(job: ImportJob) -> dict[str, Any]:
+def commit_and_publish(job: ImportJob) -> dict[str, Any]:
     """Commit the request's change to a job and tell its listeners."""
-    session = db()
-    session.commit()
-    status = status_from_db(session, job)
+    db().commit()
+    return publish_status(job)
+
+
+def publish_status(job: ImportJob) -> dict[str, Any]:
+    """Tell the job's listeners its status as the database has it."""
+    status = status_from_db(db(), job)
     progress.publish(redis(), status, job.tenant_id)
     return status
 
@@ -247,7 +256,7 @@ def acknowledge_import(job_id: str) -> Any:
     """Destroy the temporary passwords (Continue)."""
     session = db()
     job = acknowledge(session, admin().tenant_id, admin().id, job_id)
-    return jsonify(_commit_and_publish(job))
+    return jsonify(commit_and_publish(job))
 
 
 @bp.post("/imports/<job_id>/cancel")
@@ -256,4 +265,4 @@ def cancel_import(job_id: str) -> Any:
     """Stop before the next chunk; rows already created stay."""
     session = db()
     job = request_cancel(session, admin().tenant_id, admin().id, job_id)
-    return jsonify(_commit_and_publish(job)), 202
+    return jsonify(commit_and_publish(job)), 202

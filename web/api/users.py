@@ -14,7 +14,7 @@ from web.security import admin, api_auth
 from web.services import settings
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -30,8 +30,8 @@ def users_index() -> Any:
     page = list_users(
         db(),
         admin().tenant_id,
-        page=_int_arg("page", 1),
-        per_page=_int_arg("per_page", 50),
+        page=int_arg("page", 1),
+        per_page=int_arg("per_page", 50),
         q=request.args.get("q") or None,
         import_id=request.args.get("import_id") or None,
     )
