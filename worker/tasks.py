@@ -37,7 +37,8 @@ from worker.app import app
 log = logging.getLogger(__name__)
 # Infrastructure that may come back: the unit is retried (and never fails its job).
 INFRASTRUCTURE = (OperationalError, InterfaceError, PoolTimeout, RedisError, ConnectionError, TimeoutError)
-BACKOFF_FLOOR, BACKOFF_CAP = 1.0, 30.0
+# A retry comes at least a second later, and at most ten seconds after the database or Redis is back.
+BACKOFF_FLOOR, BACKOFF_CAP = 1.0, 10.0
 SLOT = "imports.slot"
 
 
@@ -195,13 +196,14 @@ def slot(self: Task, **_ignored: Any) -> str | None:
     try:
         claim = run_slot(sessions, settings, worker, offer_slots)
     except INFRASTRUCTURE as exc:
-        retries = self.request.retries
-        if retries >= max_retries(settings):
+        retries, most = self.request.retries, max_retries(settings)
+        if retries >= most:
             # Its unit stays claimed until the heartbeat goes stale; then the sweep offers it again.
             log.error("slot gave up after retries=%d worker=%s error=%s", retries, worker, type(exc).__name__)
             raise
         log.warning("slot retry=%d worker=%s error=%s", retries + 1, worker, type(exc).__name__)
-        raise self.retry(exc=exc, countdown=backoff(retries), max_retries=None) from exc
+        # max_retries given: None would mean the task's default of three.
+        raise self.retry(exc=exc, countdown=backoff(retries), max_retries=most) from exc
     except Retry:
         raise
     if claim is None:
