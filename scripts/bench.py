@@ -340,7 +340,8 @@ def bench_redis(service: Stack) -> str:
     created = sum(f["created"] for f in finals)
     return (
         f"redis    Redis restarted empty mid-job: jobs {sorted({f['status'] for f in finals})} {took:.1f} s "
-        f"after the restart; the same work without it {alone:.1f} s ({created} of 1000 created; goal <= 120 s)"
+        f"after the restart; the same work without it {alone:.1f} s ({created} of 1000 created; "
+        "goal <= 120 s)"
     )
 
 
