@@ -16,6 +16,8 @@ from shared.reference import LABELS
 SETTINGS_KEYS = {"sip", "auth_type", "security", "digits_only_passwords"}
 HINTS_KEY = "columns"  # hints of the suggested mapping (SIP URI, device columns), ignored here
 SIP_LABELS = {"sip.device": "PBX device", "sip.uri": "SIP URI"}
+SESSION_TIMEOUT_MAX = 7 * 24 * 60  # minutes: a week
+LOCK_AFTER_MAX = 100  # failed logins
 
 
 @dataclass(frozen=True)
@@ -218,10 +220,12 @@ def _security(p: _Parser, raw: Any) -> Security | None:
         force = True
     return Security(
         allowed_networks=clean,
-        session_timeout_minutes=_positive(p, raw, "session_timeout_minutes", "Session timeout", 7 * 24 * 60),
+        session_timeout_minutes=_positive(
+            p, raw, "session_timeout_minutes", "Session timeout", SESSION_TIMEOUT_MAX
+        ),
         force_password_change=force,
         lock_after_failed_logins=_positive(
-            p, raw, "lock_after_failed_logins", "Lock after failed logins", 100
+            p, raw, "lock_after_failed_logins", "Lock after failed logins", LOCK_AFTER_MAX
         ),
     )
 

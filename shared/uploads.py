@@ -12,6 +12,7 @@ from shared.models import Upload
 from shared.reader import Table, inspect_table, open_table
 from shared.settings import Settings
 from shared.suggest import suggest_mapping
+from shared.timestamps import iso
 
 FILENAME_MAX = 255
 
@@ -80,5 +81,5 @@ def upload_as_dict(upload: Upload, preview: list[dict[str, str]]) -> dict[str, A
         "row_count": upload.row_count,
         "preview": preview,
         "suggested_mapping": suggest_mapping(list(upload.headers), preview),
-        "created_at": upload.created_at.isoformat(),
+        "created_at": iso(upload.created_at),
     }

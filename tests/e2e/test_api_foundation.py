@@ -170,14 +170,14 @@ def test_openapi_document_lists_the_contract(client):
         "/api/v1/users",
         "/api/v1/uploads",
         "/api/v1/imports",
-        "/api/v1/imports/{id}/events",
-        "/api/v1/imports/{id}/success.csv",
-        "/api/v1/uploads/{id}",
-        "/api/v1/users/{id}/unlock",
+        "/api/v1/imports/{job_id}/events",
+        "/api/v1/imports/{job_id}/success.csv",
+        "/api/v1/uploads/{upload_id}",
+        "/api/v1/users/{user_id}/unlock",
     ):
         assert path in doc["paths"], path
     assert {"post", "delete"} <= set(doc["paths"]["/api/v1/auth/token"])
-    assert "patch" in doc["paths"]["/api/v1/roles/{id}"]
+    assert "patch" in doc["paths"]["/api/v1/roles/{role_id}"]
 
 
 def test_healthz(client):

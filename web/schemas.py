@@ -1,0 +1,435 @@
+"""The JSON API's requests and answers, declared once: they validate requests and write the OpenAPI document.
+
+Requests are checked strictly (a JSON `"true"` is not a boolean); query parameters arrive as
+text and are read as such. Answers are open in the published document (a client must accept
+new fields), while the test suite checks every answer against its model with unknown fields
+forbidden, so a field the code adds without declaring it here fails a test.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    Tag,
+    create_model,
+)
+
+from shared.auth_types import CONCRETE, AuthType
+from shared.fields import FIELDS, Source
+from shared.fields import Field as RegistryField
+from shared.mapping import HINTS_KEY, LOCK_AFTER_MAX, SESSION_TIMEOUT_MAX
+from shared.models import AUTH_TYPES, SIP_MODES, JobStatus, User
+from shared.users import MAX_PER_PAGE
+
+MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every database
+MAX_PAGE = 2**31  # page * per_page stays far inside 64 bits
+# Text that reaches the database: PostgreSQL refuses NUL in strings (lone surrogates pydantic refuses itself).
+NO_NUL = r"^[^\x00]*$"
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
+
+Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL)]
+HexId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$"), Field(description="32 hex digits")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Count = Annotated[int, Field(ge=0)]
+
+
+def _whole_number(value: Any) -> Any:
+    """Query integers: ASCII digits only (`int()` also takes '³', ' 7', '1_000' and '+7')."""
+    if isinstance(value, str) and not _WHOLE_NUMBER.fullmatch(value):
+        raise ValueError("must be a whole number written with the digits 0-9")
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def _open_object(schema: dict[str, Any]) -> None:
+    schema.pop("additionalProperties", None)
+
+
+class Request(BaseModel):
+    """A JSON request body: exact JSON types, unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class Query(BaseModel):
+    """Query parameters: text read into the declared types."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Answer(BaseModel):
+    """A JSON answer: every field declared (checked in tests); open to new fields in the document."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_open_object)
+
+
+class Strict(BaseModel):
+    """A shape whose unknown keys are refused (the mapping parser refuses them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors and health ----------------------------------------------------------------------------
+
+
+class ErrorBody(Answer):
+    code: str = Field(pattern=r"^[a-z0-9_]+$", description="stable snake_case code")
+    message: str = Field(description="what is wrong and how to fix it")
+    details: Any = Field(default=None, description="the problems one by one, where there are several")
+
+
+class Error(Answer):
+    """Every 4xx and 5xx answer (API.md)."""
+
+    error: ErrorBody
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Readiness(Answer):
+    """200 when the database, Redis and a worker answer; else 503 naming what is missing."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description='"ok" or "error: <kind>" for database, redis, workers')
+    workers: list[str]
+    missing: list[str] | None = None
+    error: ErrorBody | None = None
+
+
+class Document(Answer):
+    """The OpenAPI document itself."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+
+
+# --- authentication -------------------------------------------------------------------------------
+
+
+class TokenRequest(Request):
+    tenant: Name = Field(description="the workspace, e.g. demo")
+    username: Name
+    password: Annotated[str, StringConstraints(min_length=1)]
+    code: Text | None = Field(
+        default=None, description="one-time code (authenticator, email) or a recovery code, when asked"
+    )
+    new_password: str | None = Field(
+        default=None, description="when asked (password_change_required): at least 12 characters"
+    )
+
+
+class Token(Answer):
+    token: str
+    expires_at: datetime
+    recovery_codes: list[str] | None = Field(
+        default=None, description="only when this call finished an authenticator's enrolment; shown once"
+    )
+
+
+# --- reference data -------------------------------------------------------------------------------
+
+
+class Desk(Answer):
+    id: Id
+    name: str
+
+
+class SkillGroup(Desk):
+    pass
+
+
+class Role(Desk):
+    auth_default: Literal[tuple(k.value for k in CONCRETE)] | None = Field(  # type: ignore[valid-type]
+        description="the role's authentication default; null: the tenant's"
+    )
+    permissions: list[str]
+
+
+class PbxDomain(Desk):
+    domain: str
+
+
+class RoleUpdate(Request):
+    error_codes: ClassVar[dict[str, str]] = {"auth_default": "invalid_auth_default"}
+
+    auth_default: Literal[tuple(k.value for k in (AuthType.DEFAULT, *CONCRETE))] | None = Field(  # type: ignore[valid-type]
+        description="default or null: the tenant's default"
+    )
+
+
+# --- the mapping (API.md "Mapping"), generated from the field registry ---------------------------
+
+
+class ColumnSource(Strict):
+    """One value a row, from this column of the file."""
+
+    column: Annotated[str, StringConstraints(min_length=1, pattern=NO_NUL)] = Field(
+        description="a header of the file"
+    )
+
+
+class GenerateSource(Strict):
+    """Made by the import (the lowest free extensions, in row order)."""
+
+    generate: Literal[True]
+
+
+class IdSource(Strict):
+    """One value for all rows: the ID of the tenant's entity."""
+
+    value: Id
+
+
+class IdsSource(Strict):
+    """One value for all rows: IDs of the tenant's entities."""
+
+    value: list[Id]
+
+
+def _form(spec: Any) -> str | None:
+    """Which source form a mapping entry is in (its one key); picks the model that checks it."""
+    if isinstance(spec, dict):
+        for form in (Source.GENERATE, Source.COLUMN, Source.VALUE):
+            if form.value in spec:
+                return form.value
+    return None
+
+
+def _source_type(f: RegistryField) -> Any:
+    forms = {
+        Source.COLUMN: ColumnSource,
+        Source.VALUE: IdsSource if f.many else IdSource,
+        Source.GENERATE: GenerateSource,
+    }
+    if len(f.sources) == 1:
+        return forms[f.sources[0]]
+    choices = tuple(Annotated[forms[s], Tag(s.value)] for s in f.sources)
+    # A callable discriminator picks the form by its key, so the document says oneOf.
+    return Annotated[Union[choices], Discriminator(_form)]  # noqa: UP007  (built at run time)
+
+
+class SipWebrtc(Strict):
+    mode: Literal["webrtc"]
+
+
+class SipClassicPbx(Strict):
+    mode: Literal["classic_pbx"]
+    domain_id: Id = Field(description="a PBX domain of the tenant")
+    device: ColumnSource = Field(description="the column with each user's PBX device number")
+
+
+class SipCustomUri(Strict):
+    mode: Literal["custom_uri"]
+    uri: ColumnSource = Field(description="the column with each user's SIP URI")
+
+
+class SipBuiltinPbx(Strict):
+    mode: Literal["builtin_pbx"]
+
+
+SIP_FORMS = (SipWebrtc, SipClassicPbx, SipCustomUri, SipBuiltinPbx)
+Sip = Annotated[
+    SipWebrtc | SipClassicPbx | SipCustomUri | SipBuiltinPbx,
+    Field(discriminator="mode", description="SIP settings of every user; default webrtc"),
+]
+AuthTypeName = Literal[AUTH_TYPES]  # type: ignore[valid-type]
+
+
+class Security(BaseModel):
+    """Advanced security settings of every user of the file."""
+
+    allowed_networks: list[Text] | None = Field(default=None, description="CIDR networks, IPv4 or IPv6")
+    session_timeout_minutes: Annotated[int, Field(ge=1, le=SESSION_TIMEOUT_MAX)] | None = None
+    force_password_change: bool = True
+    lock_after_failed_logins: Annotated[int, Field(ge=1, le=LOCK_AFTER_MAX)] | None = None
+
+
+class Hints(BaseModel):
+    """Columns that look like SIP settings: suggestions only (sent back in a mapping, they are ignored)."""
+
+    sip_uri: str | None = None
+    device: str | None = None
+
+
+def _describe(f: RegistryField) -> str:
+    forms = ", ".join(s.value for s in f.sources)
+    return f"{f.label} ({forms})" + (f": {f.hint}" if f.hint else "")
+
+
+def mapping_model(name: str, *, partial: bool) -> type[BaseModel]:
+    """The mapping's model: a field for each registry entry (required ones required unless partial)."""
+    fields: dict[str, Any] = {}
+    for f in FIELDS:
+        kind = _source_type(f)
+        if f.required and not partial:
+            fields[f.key] = (kind, Field(description=_describe(f)))
+        else:
+            fields[f.key] = (kind | None, Field(default=None, description=_describe(f)))
+    fields |= {
+        "sip": (Sip | None, None),
+        "auth_type": (
+            AuthTypeName,
+            Field(default="default", description="authentication type of every user"),
+        ),
+        "security": (Security | None, None),
+        "digits_only_passwords": (
+            bool,
+            Field(default=False, description="temporary passwords of digits only"),
+        ),
+        HINTS_KEY: (Hints | None, None),
+    }
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+Mapping = mapping_model("Mapping", partial=False)
+Mapping.__doc__ = "Where each field's value comes from (API.md). Unknown fields are refused."
+SuggestedMapping = mapping_model("SuggestedMapping", partial=True)
+SuggestedMapping.__doc__ = "A mapping guessed from the headers; the fields it could not guess are left out."
+
+
+def _checked_by_parser(value: Any) -> Any:
+    return value  # shared.mapping checks it against the file and answers 422 invalid_mapping
+
+
+# --- uploads and imports --------------------------------------------------------------------------
+
+
+class UploadForm(BaseModel):
+    """multipart/form-data with the file in the part named `file`."""
+
+    file: bytes = Field(
+        json_schema_extra={"format": "binary", "contentMediaType": "application/octet-stream"}
+    )
+
+
+class UploadAnswer(Answer):
+    upload_id: HexId
+    filename: str
+    format: Literal["csv", "xlsx"]
+    headers: list[str]
+    row_count: Count
+    preview: list[dict[str, str]] = Field(description="the first rows, by header")
+    suggested_mapping: SuggestedMapping  # type: ignore[valid-type]
+    created_at: datetime
+
+
+class StartImport(Request):
+    upload_id: HexId
+    mapping: Annotated[
+        Mapping,  # type: ignore[valid-type]
+        PlainValidator(_checked_by_parser, json_schema_input_type=Mapping),
+    ]
+    dry_run: bool = Field(default=False, description="check every row, create nothing")
+
+
+class ImportLinks(Answer):
+    self: str
+    errors: str | None = Field(default=None, description="once there is a duplicate or an error")
+    success: str | None = Field(default=None, description="once users were created, until the passwords go")
+
+
+class ImportStatus(Answer):
+    id: HexId
+    status: JobStatus
+    dry_run: bool
+    total: Count
+    processed: Count = Field(description="created + duplicates + errors")
+    created: Count = Field(description="of a dry run: the rows that would be created")
+    duplicates: Count
+    errors: Count
+    percent: Annotated[int, Field(ge=0, le=100)]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = Field(description="why a failed job could not process its file")
+    filename: str
+    upload_id: HexId
+    created_by: str | None
+    cancel_requested: bool
+    passwords_destroyed: bool
+    links: ImportLinks
+
+
+class ImportList(Answer):
+    items: list[ImportStatus] = Field(description="newest first")
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+class UsersQuery(Query):
+    page: QueryInt = Field(default=1, ge=1, le=MAX_PAGE)
+    per_page: QueryInt = Field(default=50, ge=1, le=MAX_PER_PAGE)
+    q: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] | None = Field(
+        default=None, description="text in any searchable field, case-insensitive"
+    )
+    import_id: HexId | None = Field(default=None, description="only the users this import created")
+
+
+def _attribute_type(f: RegistryField) -> Any:
+    """A registry field's JSON type, as User stores it."""
+    if f.many:
+        return list[Id]
+    column = User.__table__.c[f.attribute]
+    kind = Id if f.entity is not None else column.type.python_type
+    return kind | None if column.nullable else kind
+
+
+EffectiveAuthType = Literal[tuple(k.value for k in CONCRETE)]  # type: ignore[valid-type]
+UserAnswer = create_model(
+    "User",
+    __base__=Answer,
+    id=(Id, ...),
+    **{f.attribute: (_attribute_type(f), Field(description=f.label)) for f in FIELDS},
+    sip_mode=(Literal[SIP_MODES], ...),  # type: ignore[valid-type]
+    pbx_domain_id=(Id | None, ...),
+    sip_device=(str | None, ...),
+    sip_uri=(str | None, ...),
+    auth_type=(AuthTypeName, ...),
+    effective_auth_type=(
+        EffectiveAuthType,
+        Field(description="the user's own, else its role's, else the tenant's"),
+    ),
+    second_factor_enrolled=(bool, ...),
+    locked=(bool, ...),
+    failed_logins=(Count, ...),
+    last_login_at=(datetime | None, ...),
+    allowed_networks=(list[str] | None, ...),
+    session_timeout_minutes=(int | None, ...),
+    lock_after_failed_logins=(int | None, ...),
+    must_change_password=(bool, ...),
+    created_at=(datetime, ...),
+    import_id=(HexId | None, Field(description="the import that created the user")),
+)
+UserAnswer.__doc__ = "A user of the Users table (never its password)."
+
+
+class UserPage(Answer):
+    items: list[UserAnswer]  # type: ignore[valid-type]
+    total: Count
+    page: int
+    per_page: int
+
+
+class TemporaryPassword(Answer):
+    temporary_password: str = Field(description="shown once; the user must change it at the next login")
+
+
+def list_of(item: type[BaseModel], name: str) -> type[BaseModel]:
+    """An answer `{"items": [...]}` of one kind of item."""
+    return create_model(name, __base__=Answer, items=(list[item], ...))  # type: ignore[valid-type]
