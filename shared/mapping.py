@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import InvalidMapping
 from shared.fields import BY_KEY, FIELDS, Field, Source
-from shared.models import AUTH_TYPES, SIP_MODES, PbxDomain
+from shared.models import AUTH_TYPES, MAX_ID, SIP_MODES, PbxDomain
 from shared.reference import LABELS
 
 SETTINGS_KEYS = {"sip", "auth_type", "security", "digits_only_passwords"}
@@ -234,7 +234,7 @@ def check_mapping(session: Session, tenant_id: int, raw: Any, headers: list[str]
     """The parsed mapping, or InvalidMapping listing every problem (columns and IDs of the tenant)."""
     mapping, p = parse_mapping(raw, headers)
     for field_name, model, entity_id in p.ids:
-        entity = session.get(model, entity_id) if abs(entity_id) < 2**63 else None
+        entity = session.get(model, entity_id) if 1 <= entity_id <= MAX_ID else None
         if entity is None or entity.tenant_id != tenant_id:
             p.problem(field_name, f"{LABELS[model]} {entity_id} does not exist.")
     if p.problems or mapping is None:

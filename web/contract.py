@@ -21,28 +21,41 @@ from typing import Any, ClassVar, TypeVar
 from flask import Blueprint, Flask, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.routing import BaseConverter
-from werkzeug.routing import ValidationError as NoMatch
 
 from shared.errors import DomainError
-from web.schemas import MAX_ID
+from shared.models import MAX_ID
 from web.security import api_auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON = "application/json"
 
 
-class IdConverter(BaseConverter):
-    """A database id in a path: ASCII digits within 64 bits ('³' and 10**20 never match)."""
+def at_most(limit: int) -> str:
+    """A regular expression for the whole numbers 1 to `limit`, in ASCII digits without leading zeros."""
+    digits = str(limit)
+    shorter = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    same_length = [  # the same first i digits, a smaller one at i, any digits after it
+        f"{digits[:i]}[{lowest}-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}"
+        for i, d in enumerate(digits)
+        if int(d) > int(lowest := "1" if i == 0 else "0")
+    ]
+    return "|".join([*shorter, *same_length, digits])
 
-    regex = r"[0-9]{1,19}"
+
+class IdConverter(BaseConverter):
+    """A database id in a path: ASCII digits, 1 to MAX_ID, no leading zero.
+
+    Anything else ('³', 10**20, 2**31 on PostgreSQL's INTEGER keys) matches no rule, so it is a
+    404 whatever the method (a converter that refused it after matching would make werkzeug
+    answer 405 for the other methods of the path), and it never reaches a query.
+    """
+
+    regex = at_most(MAX_ID)
     part_isolating = True
     schema: ClassVar[dict[str, Any]] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
     def to_python(self, value: str) -> int:
-        number = int(value)
-        if not 1 <= number <= MAX_ID:
-            raise NoMatch()
-        return number
+        return int(value)
 
     def to_url(self, value: Any) -> str:
         return str(int(value))

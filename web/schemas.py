@@ -28,10 +28,9 @@ from shared.auth_types import CONCRETE, AuthType
 from shared.fields import FIELDS, Source
 from shared.fields import Field as RegistryField
 from shared.mapping import HINTS_KEY, LOCK_AFTER_MAX, SESSION_TIMEOUT_MAX
-from shared.models import AUTH_TYPES, SIP_MODES, JobStatus, User
+from shared.models import AUTH_TYPES, MAX_ID, SIP_MODES, JobStatus, User
 from shared.users import MAX_PER_PAGE
 
-MAX_ID = 2**63 - 1  # ids are 64-bit signed integers in every database
 MAX_PAGE = 2**31  # page * per_page stays far inside 64 bits
 # Text that reaches the database: PostgreSQL refuses NUL in strings (lone surrogates pydantic refuses itself).
 NO_NUL = r"^[^\x00]*$"
@@ -271,10 +270,12 @@ def _describe(f: RegistryField) -> str:
     return f"{f.label} ({forms})" + (f": {f.hint}" if f.hint else "")
 
 
-def mapping_model(name: str, *, partial: bool) -> type[BaseModel]:
+def mapping_model(
+    name: str, *, partial: bool, registry: tuple[RegistryField, ...] = FIELDS
+) -> type[BaseModel]:
     """The mapping's model: a field for each registry entry (required ones required unless partial)."""
     fields: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in registry:
         kind = _source_type(f)
         if f.required and not partial:
             fields[f.key] = (kind, Field(description=_describe(f)))
