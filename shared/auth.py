@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from shared.audit import record
-from shared.models import MANAGE_USERS, ApiToken, Tenant, User, utcnow
+from shared.models import MANAGE_USERS, ApiToken, Role, Tenant, User, utcnow
 from shared.passwords import hash_password, verify_password
 from shared.sessions import idle_minutes, touch_due
 from shared.settings import Settings
@@ -59,26 +60,59 @@ def issue_token(session: Session, settings: Settings, user: User) -> tuple[str, 
     return token, expires_at
 
 
-def user_for_token(session: Session, settings: Settings, token: str) -> User | None:
-    """The admin a live token belongs to, or None (unknown, expired, idle too long, revoked)."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or aware(row.expires_at) <= utcnow():
+@dataclass(frozen=True)
+class TokenCaller:
+    """Who a live bearer token speaks for; the full User is loaded only by views that need it."""
+
+    user_id: int
+    tenant_id: int
+    is_admin: bool
+    touched: bool = False  # its last use was written: the caller commits
+
+
+# Every API request makes this one query (token, user, role), built once and mapping no objects.
+_TOKEN_CALLER = (
+    select(
+        ApiToken.id,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        ApiToken.created_at,
+        User.id.label("user_id"),
+        User.tenant_id,
+        User.session_timeout_minutes,
+        User.locked_at,
+        Role.permissions,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .join(Role, Role.id == User.role_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
+def caller_for_token(session: Session, settings: Settings, token: str) -> TokenCaller | None:
+    """The caller a live token speaks for, or None (unknown, expired, idle too long, revoked, locked)."""
+    row = session.execute(_TOKEN_CALLER, {"digest": _digest(token)}).first()
+    now = utcnow()
+    if row is None or aware(row.expires_at) <= now or row.locked_at is not None:
         return None
-    user = row.user
-    minutes = idle_minutes(user, settings)
+    minutes = idle_minutes(row.session_timeout_minutes, settings)
     last_used = aware(row.last_used_at or row.created_at)
-    if utcnow() - last_used > timedelta(minutes=minutes):
+    if now - last_used > timedelta(minutes=minutes):
         return None
-    if not user.role.grants(MANAGE_USERS) or user.locked_at is not None:
-        return None
-    if touch_due(last_used, minutes):
-        row.last_used_at = utcnow()  # the caller's transaction writes it; a read-only view may not
-    return user
+    touched = touch_due(last_used, minutes)
+    if touched:  # the caller's transaction writes it
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return TokenCaller(row.user_id, row.tenant_id, MANAGE_USERS in (row.permissions or []), touched)
+
+
+_TOKEN_ROW = (
+    select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == bindparam("digest"))
+)
 
 
 def revoke_token(session: Session, token: str) -> bool:
     """Delete the token; False when it was not there."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = session.scalar(_TOKEN_ROW, {"digest": _digest(token)})
     if row is None:
         return False
     record(session, row.user.tenant_id, row.user_id, "token.revoked", str(row.user_id))

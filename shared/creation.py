@@ -102,7 +102,9 @@ def create_chunk(session: Session, work: ChunkWork, secrets: dict[int, Secret]) 
     groups = {
         g.id: g for g in session.scalars(select(SkillGroup).where(SkillGroup.tenant_id == work.tenant_id))
     }
-    created = sum(_create_one(session, work, row, groups, secrets[row.id]) for row in rows)
+    created = _create_all(session, work, list(rows), groups, secrets)
+    if created is None:  # another import took a unique value meanwhile: one savepoint per user
+        created = sum(_create_one(session, work, row, groups, secrets[row.id]) for row in rows)
     log.info("chunk created job=%s chunk=%d created=%d", work.job_id, work.chunk, created)
     return created
 
@@ -127,6 +129,26 @@ def _new_user(work: ChunkWork, data: dict[str, Any], groups: dict[int, SkillGrou
     for f in FIELDS:
         f.write(user, data.get(f.attribute, f.empty()), groups)
     return user
+
+
+def _create_all(
+    session: Session,
+    work: ChunkWork,
+    rows: list[ImportRow],
+    groups: dict[int, SkillGroup],
+    secrets: dict[int, Secret],
+) -> int | None:
+    """Create every user of the chunk in one flush (the usual case); None if any unique value clashed."""
+    users = [_new_user(work, row.data or {}, groups, secrets[row.id]) for row in rows]
+    try:
+        with session.begin_nested():
+            session.add_all(users)
+            session.flush()
+    except IntegrityError:
+        return None  # the savepoint's rollback took the new users out of the session again
+    for row, user in zip(rows, users, strict=True):
+        row.status, row.user_id, row.password_encrypted = RowStatus.CREATED, user.id, secrets[row.id].sealed
+    return len(users)
 
 
 def _create_one(

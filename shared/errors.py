@@ -22,8 +22,9 @@ class FileRejected(DomainError):
 
     STATUS_BY_CODE: ClassVar[dict[str, int]] = {"file_too_large": 413, "unsupported_format": 415}
 
-    def __init__(self, code: str, message: str, row: int | None = None) -> None:
-        super().__init__(code, message, {"row": row} if row is not None else None)
+    def __init__(self, code: str, message: str, row: int | None = None, **details: Any) -> None:
+        details = ({"row": row} if row is not None else {}) | details
+        super().__init__(code, message, details or None)
         self.row = row
         self.status = self.STATUS_BY_CODE.get(code, 400)
 

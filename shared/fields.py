@@ -68,7 +68,8 @@ class Field:
     def write(self, user: User, value: Any, entities: dict[int, Any]) -> None:
         """Set the field on a new user; lists of entities are looked up in `entities`."""
         if self.many:
-            setattr(user, self.relation, [entities[i] for i in value or [] if i in entities])
+            if value:  # an untouched empty collection costs the flush nothing
+                setattr(user, self.relation, [entities[i] for i in value if i in entities])
         else:
             setattr(user, self.attribute, self.blank if value is None else value)
 

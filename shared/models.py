@@ -277,6 +277,7 @@ class Upload(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when read
     headers: Mapped[list[str]] = mapped_column(JSON)
     row_count: Mapped[int] = mapped_column(Integer)
+    sheet: Mapped[str | None] = mapped_column(Text)  # the workbook sheet read; None for CSV
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -82,6 +82,12 @@ def publish(redis: Redis, status: dict[str, Any], tenant_id: int) -> bool:
 
 def read(redis: Redis, job_id: str, tenant_id: int) -> dict[str, Any] | None:
     """The last published status if it is the tenant's and can be trusted as is; else None."""
+    body = read_body(redis, job_id, tenant_id)
+    return json.loads(body) if body is not None else None
+
+
+def read_body(redis: Redis, job_id: str, tenant_id: int) -> str | None:
+    """The last published status as its JSON text (served as is), or None; see read()."""
     try:
         found = redis.hmget(hash_key(job_id), "tenant", "at", "rank", "body")
     except RedisError:
@@ -91,4 +97,4 @@ def read(redis: Redis, job_id: str, tenant_id: int) -> dict[str, Any] | None:
         return None
     if int(rank) < RANK[JobStatus.SUCCEEDED] and time.time() - float(at) > FRESH_SECONDS:
         return None  # a quiet running job: the database says whether it moved on
-    return json.loads(body)
+    return body

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from shared.models import User, WebSession, utcnow
+from shared.models import WebSession, utcnow
 from shared.settings import Settings
 from shared.timestamps import aware
 
@@ -92,11 +92,9 @@ def purge_expired(session: Session) -> int:
     return session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow())).rowcount or 0
 
 
-def idle_minutes(user: User | None, settings: Settings) -> int:
-    """How long a session or token of the user may sit idle: the user's timeout, else the setting."""
-    if user is not None and user.session_timeout_minutes:
-        return user.session_timeout_minutes
-    return settings.session_timeout_minutes
+def idle_minutes(timeout_minutes: int | None, settings: Settings) -> int:
+    """How long a session or token may sit idle: the user's own timeout, else the setting."""
+    return timeout_minutes or settings.session_timeout_minutes
 
 
 def touch_due(touched_at: datetime, minutes: int) -> bool:

@@ -116,6 +116,7 @@ class Settings:
     encryption_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     max_rows: int = 500
     max_upload_bytes: int = 5 * 1024 * 1024
+    max_columns: int = 200
     chunk_size: int = 100
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
@@ -153,6 +154,7 @@ class Settings:
         values = {
             "max_rows": read.int("MAX_ROWS", 500, 1),
             "max_upload_bytes": read.int("MAX_UPLOAD_BYTES", 5 * 1024 * 1024, 1024),
+            "max_columns": read.int("MAX_COLUMNS", 200, 1),
             "chunk_size": read.int("CHUNK_SIZE", 100, 1),
             "argon2_memory_kib": read.int("ARGON2_MEMORY_KIB", 19456, 8),
             "argon2_time_cost": read.int("ARGON2_TIME_COST", 2, 1),
@@ -213,6 +215,7 @@ class Settings:
             "ENCRYPTION_KEY": self.encryption_key,
             "MAX_ROWS": str(self.max_rows),
             "MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "MAX_COLUMNS": str(self.max_columns),
             "CHUNK_SIZE": str(self.chunk_size),
             "ARGON2_MEMORY_KIB": str(self.argon2_memory_kib),
             "ARGON2_TIME_COST": str(self.argon2_time_cost),

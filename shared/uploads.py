@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -9,20 +10,42 @@ from sqlalchemy.orm import Session
 from shared.audit import record
 from shared.errors import NotFound
 from shared.models import Upload
-from shared.reader import Table, inspect_table, open_table
+from shared.reader import Inspection, Table, inspect_table, open_table
 from shared.settings import Settings
 from shared.suggest import suggest_mapping
 from shared.timestamps import iso
 
 FILENAME_MAX = 255
+# Control and format characters (NUL, line breaks, zero-width, bidi overrides that disguise a name),
+# lone surrogates (PostgreSQL refuses them) and line/paragraph separators mean nothing in a name.
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def clean_filename(filename: str | None) -> str:
+    """The name as kept and shown: no folders, no control or invisible characters, at most 255."""
+    name = "".join(c for c in filename or "" if unicodedata.category(c) not in _UNPRINTABLE)
+    return name.replace("\\", "/").rsplit("/", 1)[-1].strip()[:FILENAME_MAX] or "upload"
 
 
 def store_upload(
-    session: Session, settings: Settings, tenant_id: int, actor_id: int | None, filename: str, data: bytes
-) -> tuple[Upload, list[dict[str, str]]]:
-    """Check the file (type, size, header, rows) and keep it; returns the upload and its preview."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:FILENAME_MAX] or "upload"
-    found = inspect_table(data, name, max_rows=settings.max_rows, max_bytes=settings.max_upload_bytes)
+    session: Session,
+    settings: Settings,
+    tenant_id: int,
+    actor_id: int | None,
+    filename: str | None,
+    data: bytes,
+    sheet: str | None = None,
+) -> tuple[Upload, Inspection]:
+    """Check the file (type, size, header, rows) and keep it; returns the upload and what was read."""
+    name = clean_filename(filename)
+    found = inspect_table(
+        data,
+        name,
+        max_rows=settings.max_rows,
+        max_bytes=settings.max_upload_bytes,
+        max_columns=settings.max_columns,
+        sheet=sheet,
+    )
     upload = Upload(
         tenant_id=tenant_id,
         created_by_id=actor_id,
@@ -32,6 +55,7 @@ def store_upload(
         content=data,
         headers=found.headers,
         row_count=found.row_count,
+        sheet=found.sheet,
     )
     session.add(upload)
     session.flush()
@@ -43,7 +67,7 @@ def store_upload(
         upload.id,
         {"rows": found.row_count, "bytes": len(data)},
     )
-    return upload, found.preview
+    return upload, found
 
 
 def get_upload(session: Session, tenant_id: int, upload_id: str) -> Upload:
@@ -55,24 +79,30 @@ def get_upload(session: Session, tenant_id: int, upload_id: str) -> Upload:
 
 
 def open_upload(settings: Settings, upload: Upload) -> Table:
-    """The stored file as a table (same limits as when it was uploaded)."""
+    """The stored file as a table (same limits and sheet as when it was uploaded)."""
     return open_table(
-        upload.content, upload.filename, max_rows=settings.max_rows, max_bytes=settings.max_upload_bytes
+        upload.content,
+        upload.filename,
+        max_rows=settings.max_rows,
+        max_bytes=settings.max_upload_bytes,
+        max_columns=settings.max_columns,
+        sheet=upload.sheet,
     )
 
 
-def preview_rows(settings: Settings, upload: Upload, count: int = 5) -> list[dict[str, str]]:
-    """The first rows of a stored upload."""
-    rows = []
-    for row in open_upload(settings, upload).rows():
-        rows.append(row.values)
-        if len(rows) == count:
+def upload_answer(settings: Settings, upload: Upload, count: int = 5) -> dict[str, Any]:
+    """The upload's answer again, its preview read from the stored file."""
+    table = open_upload(settings, upload)
+    preview = []
+    for row in table.rows():
+        preview.append(row.values)
+        if len(preview) == count:
             break
-    return rows
+    return upload_as_dict(upload, preview, table.sheets)
 
 
-def upload_as_dict(upload: Upload, preview: list[dict[str, str]]) -> dict[str, Any]:
-    """The JSON answer of an upload (API.md)."""
+def upload_as_dict(upload: Upload, preview: list[dict[str, str]], sheets: list[str]) -> dict[str, Any]:
+    """The JSON answer of an upload (API.md, plus the workbook's sheet and sheets)."""
     return {
         "upload_id": upload.id,
         "filename": upload.filename,
@@ -81,5 +111,7 @@ def upload_as_dict(upload: Upload, preview: list[dict[str, str]]) -> dict[str, A
         "row_count": upload.row_count,
         "preview": preview,
         "suggested_mapping": suggest_mapping(list(upload.headers), preview),
+        "sheet": upload.sheet,
+        "sheets": sheets,
         "created_at": iso(upload.created_at),
     }

@@ -18,6 +18,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         # Werkzeug refuses bodies past this early; the reader checks the exact file size.
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 256 * 1024,
+        # A text field may be as large as the body: then a body within MAX_CONTENT_LENGTH that the
+        # form parser refuses has too many parts (MAX_FORM_PARTS), and the 413 can say so.
+        MAX_FORM_MEMORY_SIZE=settings.max_upload_bytes + 256 * 1024,
         JSON_SORT_KEYS=False,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

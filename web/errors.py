@@ -7,7 +7,7 @@ import re
 from functools import cache
 from typing import Any
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.errors import DomainError
+from shared.sizes import size_text
 from web.contract import ENDPOINTS
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,27 @@ def _respond(status: int, code: str, message: str, details: Any = None) -> Any:
     return render_template("error.html", status=status, code=code, message=message), status
 
 
+def _too_large_reason() -> tuple[str, str]:
+    """Why werkzeug refused the body: the request is too large, or it has too many form parts.
+
+    Werkzeug raises the same bare RequestEntityTooLarge for both. A body within the length limit
+    can only have been refused by the form parser for its part count, as its memory limit for a
+    text field is set to the length limit (MAX_FORM_MEMORY_SIZE in create_app).
+    """
+    length, limit = request.content_length, current_app.config["SETTINGS"].max_upload_bytes
+    if length is not None and length <= (request.max_content_length or length):
+        return "too_many_form_parts", (
+            f"The form has more than {request.max_form_parts:,} parts (fields and files). Send the file "
+            'as the one part named "file", with at most a "sheet" field beside it.'
+        )
+    if length is None:  # a chunked body that ran past the limit
+        return "file_too_large", f"The upload is larger than the limit of {size_text(limit)} for a file."
+    return "file_too_large", (
+        f"The upload is {size_text(length, limit)}; a file may be at most {size_text(limit)}. "
+        "Split it into smaller files."
+    )
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
 
@@ -58,8 +80,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge) -> Any:
-        limit = app.config["SETTINGS"].max_upload_bytes
-        return _respond(413, "file_too_large", f"The file is larger than {limit // (1024 * 1024)} MB.")
+        return _respond(413, *_too_large_reason())
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

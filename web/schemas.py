@@ -313,9 +313,8 @@ def _checked_by_parser(value: Any) -> Any:
 class UploadForm(BaseModel):
     """multipart/form-data with the file in the part named `file`."""
 
-    file: bytes = Field(
-        json_schema_extra={"format": "binary", "contentMediaType": "application/octet-stream"}
-    )
+    file: bytes = Field(description="the CSV or XLSX file")
+    sheet: str = Field(default="", description="the workbook's sheet to read; empty: the first visible")
 
 
 class UploadAnswer(Answer):
@@ -326,6 +325,8 @@ class UploadAnswer(Answer):
     row_count: Count
     preview: list[dict[str, str]] = Field(description="the first rows, by header")
     suggested_mapping: SuggestedMapping  # type: ignore[valid-type]
+    sheet: str | None = Field(description="the workbook sheet read; null for CSV")
+    sheets: list[str] = Field(description="the workbook's sheets in order; [] for CSV")
     created_at: datetime
 
 

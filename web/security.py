@@ -12,7 +12,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from shared import sessions as store
-from shared.auth import user_for_token
+from shared.auth import caller_for_token
 from shared.errors import DomainError
 from shared.models import MANAGE_USERS, User
 from web.database import db
@@ -23,6 +23,13 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class _LazyAdmin:
+    """An admin known by id; truthy, so `if current_admin()` reads as before."""
+
+
+_LAZY: Any = _LazyAdmin()
 
 
 class Unauthorized(DomainError):
@@ -48,6 +55,9 @@ def init_app(app: Flask) -> None:
     )
     csrf.init_app(app)
     limiter.init_app(app)
+    # Only the decorated routes (password and code checks) have limits, and their decorator checks
+    # them; the extension's check before every request would only cost each API call its time.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
 
 
 def client_address() -> str | None:
@@ -60,7 +70,7 @@ def login_session(user: User) -> None:
     session.clear()
     session["user_id"] = user.id
     session["tenant_id"] = user.tenant_id
-    session["idle_minutes"] = store.idle_minutes(user, settings())
+    session["idle_minutes"] = store.idle_minutes(user.session_timeout_minutes, settings())
 
 
 def logout_session() -> None:
@@ -92,22 +102,31 @@ def is_admin(user: User | None) -> bool:
 
 
 def current_admin() -> User | None:
-    """The admin making this request (bearer token first, else the session cookie)."""
-    if "admin" in g:
-        return g.admin
-    header = request.headers.get("Authorization", "")
-    user: User | None
-    if header.lower().startswith("bearer "):
-        user = user_for_token(db(), settings(), header[7:].strip())
-        if db().dirty:
-            db().commit()  # the token's last use, for its idle timeout
-        g.auth_via = "token"
-    else:
-        user = session_user()
-        g.auth_via = "session"
-    g.admin = user if is_admin(user) else None
-    g.caller = user
+    """The admin making this request (bearer token first, else the session cookie).
+
+    For a token the admin is known by id and loaded on first use of admin(): a status read
+    needs only the tenant, and every API request pays for this look-up.
+    """
+    if "admin" not in g:
+        _identify()
     return g.admin
+
+
+def _identify() -> None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        caller = caller_for_token(db(), settings(), header[7:].strip())
+        if caller is not None and caller.touched:
+            db().commit()  # the token's last use, for its idle timeout (written at most once a minute)
+        g.auth_via, g.caller = "token", caller
+        g.tenant_id = caller.tenant_id if caller else None
+        g.admin_id = caller.user_id if caller else None
+        g.admin = _LAZY if caller is not None and caller.is_admin else None
+        return
+    user = session_user()
+    g.auth_via, g.caller = "session", user
+    g.tenant_id = user.tenant_id if user else None
+    g.admin = user if is_admin(user) else None
 
 
 def api_auth(view: F) -> F:
@@ -161,7 +180,14 @@ def account_auth(view: F) -> F:
 
 def admin() -> User:
     """The authenticated admin of this request (inside an api_auth or page_auth view)."""
+    if g.admin is _LAZY:
+        g.admin = db().get(User, g.admin_id)
     return g.admin
+
+
+def tenant_id() -> int:
+    """The tenant of this request's admin, without loading the admin (cheap reads use it)."""
+    return g.tenant_id if g.get("tenant_id") is not None else admin().tenant_id
 
 
 def login_limit() -> str:

@@ -87,9 +87,7 @@ def test_chunk_redelivered_before_finishing_creates_each_user_once(session, sess
     # The same message delivered twice, both copies running at once on two workers.
     results = []
     threads = [
-        threading.Thread(
-            target=lambda: results.append(run_chunk(sessions, settings, job_id, 0))
-        )
+        threading.Thread(target=lambda: results.append(run_chunk(sessions, settings, job_id, 0)))
         for _ in range(2)
     ]
     for t in threads:
@@ -178,3 +176,28 @@ def test_passwords_expire_after_the_retention_period(imports, worker, session, s
         )
         == 0
     )
+
+
+def test_a_user_created_meanwhile_makes_only_its_row_a_duplicate(session, sessions, settings):
+    tenant, job_id = _prepared_job(session, settings, [f"mw{i}" for i in range(9)])
+    assert run_validation(sessions, settings, job_id) == [0]
+    # Another import wins the race for one username after this one's duplicate check.
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    session.add(
+        User(
+            tenant_id=tenant.id,
+            username="MW4",
+            email="winner@example.com",
+            extension="8888",
+            role_id=admin.role_id,
+            password_hash="x",
+        )
+    )
+    session.commit()
+    assert run_chunk(sessions, settings, job_id, 0) == 8
+    session.expire_all()
+    rows = {r.username: r for r in session.scalars(select(ImportRow).where(ImportRow.job_id == job_id))}
+    assert (rows["mw4"].status, rows["mw4"].messages) == ("duplicate", ['Username "mw4" already exists'])
+    assert {r.status for name, r in rows.items() if name != "mw4"} == {"created"}
+    assert all(r.password_encrypted for name, r in rows.items() if name != "mw4")
+    assert session.get(ImportJob, job_id).status == "succeeded"

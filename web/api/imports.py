@@ -25,12 +25,12 @@ from shared.jobs import (
 from shared.models import FINAL_STATES as TERMINAL
 from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
-from shared.uploads import get_upload, preview_rows, store_upload, upload_as_dict
+from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
 from web.api import bp
 from web.contract import route
 from web.database import close_db, db, sessions
 from web.schemas import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
-from web.security import admin
+from web.security import admin, tenant_id
 from web.services import celery, redis, settings
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -64,24 +64,30 @@ def template_xlsx_file() -> Response:
 
 @route(bp, "POST", "/uploads", form=UploadForm, answer=UploadAnswer, status=201, errors=(415,))
 def upload_file() -> Any:
-    """Check and keep a CSV or XLSX file; answer with headers, preview and suggested mapping."""
+    """Check and keep a CSV or XLSX file (of a workbook, the sheet named `sheet`); answer with its preview."""
     file = request.files.get("file")
+    if file is None and "file" in request.form:  # curl -F file=<users.csv sends the text as a field
+        raise FileRejected(
+            "missing_filename",
+            'The part named "file" came without a file name, so it arrived as a text field, not as a '
+            "file. Send it as a file (with curl: -F file=@users.csv, not -F file=<users.csv).",
+        )
     if file is None:
         raise FileRejected("empty_file", 'Send the file as a multipart part named "file".')
     data = file.read(settings().max_upload_bytes + 1)
+    sheet = request.form.get("sheet") or None
     session = db()
-    upload, preview = store_upload(
-        session, settings(), admin().tenant_id, admin().id, file.filename or "", data
+    upload, found = store_upload(
+        session, settings(), admin().tenant_id, admin().id, file.filename, data, sheet
     )
     session.commit()
-    return jsonify(upload_as_dict(upload, preview)), 201
+    return jsonify(upload_as_dict(upload, found.preview, found.sheets)), 201
 
 
 @route(bp, "GET", "/uploads/<hex:upload_id>", answer=UploadAnswer)
 def show_upload(upload_id: str) -> Any:
     """The upload's answer again (for the mapping page after a reload)."""
-    upload = get_upload(db(), admin().tenant_id, upload_id)
-    return jsonify(upload_as_dict(upload, preview_rows(settings(), upload)))
+    return jsonify(upload_answer(settings(), get_upload(db(), admin().tenant_id, upload_id)))
 
 
 @route(
@@ -121,36 +127,40 @@ def imports_index() -> Any:
     return jsonify({"items": list_jobs(db(), admin().tenant_id)})
 
 
-def _current_status(job_id: str) -> dict[str, Any]:
-    """From Redis while it holds a trustworthy status, else from the database (then cached)."""
-    tenant_id = admin().tenant_id
-    live = progress.read(redis(), job_id, tenant_id)
-    if live is not None:
-        return live
-    session = db()
-    job = get_job(session, tenant_id, job_id)
-    status = status_from_db(session, job)
-    progress.publish(redis(), status, tenant_id)
+def _status_from_db(job_id: str) -> dict[str, Any]:
+    """The job's status from the database (the final truth), cached in Redis for the next reads."""
+    job = get_job(db(), tenant_id(), job_id)
+    status = status_from_db(db(), job)
+    progress.publish(redis(), status, job.tenant_id)
     return status
+
+
+def _current_status(job_id: str) -> dict[str, Any]:
+    """From Redis while it holds a trustworthy status, else from the database."""
+    live = progress.read(redis(), job_id, tenant_id())
+    return live if live is not None else _status_from_db(job_id)
 
 
 @route(bp, "GET", "/imports/<hex:job_id>", answer=ImportStatus)
 def show_import(job_id: str) -> Any:
-    """The job's status and counts."""
-    return jsonify(_current_status(job_id))
+    """The job's status and counts: the many reads of a running job are answered from Redis as is."""
+    body = progress.read_body(redis(), job_id, tenant_id())
+    if body is None:
+        return jsonify(_status_from_db(job_id))
+    return Response(body, mimetype="application/json")
 
 
 @route(bp, "GET", "/imports/<hex:job_id>/events", media="text/event-stream")
 def import_events(job_id: str) -> Response:
     """Server-Sent Events: one `progress` event per change, ending with the final status."""
-    tenant_id = admin().tenant_id
+    tenant = tenant_id()
     first = _current_status(job_id)
     client, factory = redis(), sessions()
     close_db()  # the stream may last minutes: it must not hold the request's connection
 
     def final_status() -> dict[str, Any]:
         with factory() as session:
-            return status_from_db(session, get_job(session, tenant_id, job_id))
+            return status_from_db(session, get_job(session, tenant, job_id))
 
     def stream() -> Iterator[str]:
         yield _event(first)

@@ -1,0 +1,20 @@
+"""How sizes appear in messages: in a unit that suits them, never alike when they differ."""
+
+from __future__ import annotations
+
+_UNITS = ((1024**3, "GB"), (1024**2, "MB"), (1024, "KB"))
+
+
+def size_text(size: int, unlike: int | None = None) -> str:
+    """Bytes in the unit that suits them; with `unlike`, enough decimals that the two never read alike."""
+    scale, unit = next(((s, u) for s, u in _UNITS if max(size, unlike or 0) >= s), (1, "bytes"))
+    for decimals in range(2, 10):
+        text = _amount(size, scale, decimals)
+        if unlike is None or text != _amount(unlike, scale, decimals):
+            return f"{text} {unit}"
+    return f"{size:,} bytes"
+
+
+def _amount(size: int, scale: int, decimals: int) -> str:
+    text = f"{size / scale:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
