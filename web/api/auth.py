@@ -10,7 +10,6 @@ from shared.accounts import Attempt, LoginRefused, log_in
 from shared.auth import issue_token, revoke_token
 from web.api import bp
 from web.contract import Caller, route
-from web.contract import json_object as json_body  # noqa: F401  (views of other modules read bodies with it)
 from web.database import db
 from web.mail import send_login_code
 from web.schemas import Token, TokenRequest
