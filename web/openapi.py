@@ -58,6 +58,11 @@ def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
     parameters = []
     for name, prop in schema["properties"].items():
         prop = dict(prop)
+        choices = [c for c in prop.pop("anyOf", []) if c != {"type": "null"}]
+        if choices:  # a query string cannot say null: an optional parameter is simply left out
+            prop = (choices[0] if len(choices) == 1 else {"anyOf": choices}) | prop
+        if prop.get("default", ...) is None:
+            del prop["default"]
         parameter = {"name": name, "in": "query", "required": name in required}
         if "description" in prop:
             parameter["description"] = prop.pop("description")

@@ -375,8 +375,8 @@ class ImportList(Answer):
 
 
 class UsersQuery(Query):
-    page: QueryInt = Field(default=1, ge=1, le=MAX_PAGE)
-    per_page: QueryInt = Field(default=50, ge=1, le=MAX_PER_PAGE)
+    page: QueryInt = Field(default=1, ge=1, le=MAX_PAGE, description="the page, from 1")
+    per_page: QueryInt = Field(default=50, ge=1, le=MAX_PER_PAGE, description="users a page")
     q: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] | None = Field(
         default=None, description="text in any searchable field, case-insensitive"
     )

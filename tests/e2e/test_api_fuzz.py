@@ -33,7 +33,7 @@ from web.openapi import document
 
 # Per operation and database, on top of the coverage phase's deterministic cases. FUZZ_SEED and
 # FUZZ_EXAMPLES explore further by hand; the suite's run is fixed, so it repeats exactly.
-MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 SEED = int(os.environ.get("FUZZ_SEED", "20260917"))
 # Valid requests that a schema cannot tell from a bad file: the file's content decides.
 FILE_STATUSES = ["2xx", "400", "401", "403", "404", "409", "413", "415", "429"]
@@ -46,6 +46,7 @@ DESTRUCTIVE: dict[tuple[str, str], str | None] = {
     ("DELETE", "/api/v1/auth/token"): None,
 }
 CASES: Counter[tuple[str, str]] = Counter()  # (operation, database) -> requests sent
+SECONDS = [0.0]
 
 
 def _document() -> dict[str, Any]:
@@ -74,19 +75,25 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Say how many requests the fuzzer sent, to how many operations, in how long."""
+@pytest.fixture(autouse=True)
+def _timed() -> Iterator[None]:
+    """Each operation's test, its fresh database included."""
     started = time.perf_counter()
     yield
-    elapsed = time.perf_counter() - started
+    SECONDS[0] += time.perf_counter() - started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Say at the end how many requests the fuzzer sent, to how many operations, in how long."""
+    yield
     capture = request.config.pluginmanager.getplugin("capturemanager")
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
     if reporter is not None and capture is not None and CASES:
         with capture.global_and_fixture_disabled():
             reporter.write_line(
                 f"\nfuzzer: {sum(CASES.values())} requests to {len({op for op, _ in CASES})} operations "
-                f"on {len({db for _, db in CASES})} database(s) in {elapsed:.1f} s"
+                f"on {len({db for _, db in CASES})} database(s) in {SECONDS[0]:.1f} s"
             )
 
 
