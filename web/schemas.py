@@ -8,78 +8,38 @@ forbidden, so a field the code adds without declaring it here fails a test.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     PlainValidator,
     StringConstraints,
-    Tag,
     create_model,
 )
 
 from shared.auth_types import CONCRETE, AuthType
-from shared.fields import FIELDS, Source
+from shared.fields import FIELDS
 from shared.fields import Field as RegistryField
-from shared.mapping import HINTS_KEY, LOCK_AFTER_MAX, SESSION_TIMEOUT_MAX
-from shared.models import AUTH_TYPES, MAX_ID, SIP_MODES, JobStatus, User
+from shared.models import SIP_MODES, JobStatus, User
 from shared.users import MAX_PER_PAGE
-
-MAX_PAGE = 2**31  # page * per_page stays far inside 64 bits
-# Text that reaches the database: PostgreSQL refuses NUL in strings (lone surrogates pydantic refuses itself).
-NO_NUL = r"^[^\x00]*$"
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
-
-Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL)]
-HexId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$"), Field(description="32 hex digits")]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Count = Annotated[int, Field(ge=0)]
-
-
-def _whole_number(value: Any) -> Any:
-    """Query integers: ASCII digits only (`int()` also takes '³', ' 7', '1_000' and '+7')."""
-    if isinstance(value, str) and not _WHOLE_NUMBER.fullmatch(value):
-        raise ValueError("must be a whole number written with the digits 0-9")
-    return value
-
-
-QueryInt = Annotated[int, BeforeValidator(_whole_number)]
-
-
-def _open_object(schema: dict[str, Any]) -> None:
-    schema.pop("additionalProperties", None)
-
-
-class Request(BaseModel):
-    """A JSON request body: exact JSON types, unknown fields ignored."""
-
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-
-class Query(BaseModel):
-    """Query parameters: text read into the declared types."""
-
-    model_config = ConfigDict(extra="ignore")
-
-
-class Answer(BaseModel):
-    """A JSON answer: every field declared (checked in tests); open to new fields in the document."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_open_object)
-
-
-class Strict(BaseModel):
-    """A shape whose unknown keys are refused (the mapping parser refuses them)."""
-
-    model_config = ConfigDict(extra="forbid")
-
+from web.mapping_schema import Mapping, SuggestedMapping
+from web.schema_types import (
+    MAX_PAGE,
+    NO_NUL,
+    Answer,
+    AuthTypeName,
+    Count,
+    HexId,
+    Id,
+    Name,
+    Query,
+    QueryInt,
+    Request,
+    Text,
+)
 
 # --- errors and health ----------------------------------------------------------------------------
 
@@ -171,142 +131,6 @@ class RoleUpdate(Request):
     )
 
 
-# --- the mapping (API.md "Mapping"), generated from the field registry ---------------------------
-
-
-class ColumnSource(Strict):
-    """One value a row, from this column of the file."""
-
-    column: Annotated[str, StringConstraints(min_length=1, pattern=NO_NUL)] = Field(
-        description="a header of the file"
-    )
-
-
-class GenerateSource(Strict):
-    """Made by the import (the lowest free extensions, in row order)."""
-
-    generate: Literal[True]
-
-
-class IdSource(Strict):
-    """One value for all rows: the ID of the tenant's entity."""
-
-    value: Id
-
-
-class IdsSource(Strict):
-    """One value for all rows: IDs of the tenant's entities."""
-
-    value: list[Id]
-
-
-def _form(spec: Any) -> str | None:
-    """Which source form a mapping entry is in (its one key); picks the model that checks it."""
-    if isinstance(spec, dict):
-        for form in (Source.GENERATE, Source.COLUMN, Source.VALUE):
-            if form.value in spec:
-                return form.value
-    return None
-
-
-def _source_type(f: RegistryField) -> Any:
-    forms = {
-        Source.COLUMN: ColumnSource,
-        Source.VALUE: IdsSource if f.many else IdSource,
-        Source.GENERATE: GenerateSource,
-    }
-    if len(f.sources) == 1:
-        return forms[f.sources[0]]
-    choices = tuple(Annotated[forms[s], Tag(s.value)] for s in f.sources)
-    # A callable discriminator picks the form by its key, so the document says oneOf.
-    return Annotated[Union[choices], Discriminator(_form)]  # noqa: UP007  (built at run time)
-
-
-class SipWebrtc(Strict):
-    mode: Literal["webrtc"]
-
-
-class SipClassicPbx(Strict):
-    mode: Literal["classic_pbx"]
-    domain_id: Id = Field(description="a PBX domain of the tenant")
-    device: ColumnSource = Field(description="the column with each user's PBX device number")
-
-
-class SipCustomUri(Strict):
-    mode: Literal["custom_uri"]
-    uri: ColumnSource = Field(description="the column with each user's SIP URI")
-
-
-class SipBuiltinPbx(Strict):
-    mode: Literal["builtin_pbx"]
-
-
-SIP_FORMS = (SipWebrtc, SipClassicPbx, SipCustomUri, SipBuiltinPbx)
-Sip = Annotated[
-    SipWebrtc | SipClassicPbx | SipCustomUri | SipBuiltinPbx,
-    Field(discriminator="mode", description="SIP settings of every user; default webrtc"),
-]
-AuthTypeName = Literal[AUTH_TYPES]  # type: ignore[valid-type]
-
-
-class Security(BaseModel):
-    """Advanced security settings of every user of the file."""
-
-    allowed_networks: list[Text] | None = Field(default=None, description="CIDR networks, IPv4 or IPv6")
-    session_timeout_minutes: Annotated[int, Field(ge=1, le=SESSION_TIMEOUT_MAX)] | None = None
-    force_password_change: bool = True
-    lock_after_failed_logins: Annotated[int, Field(ge=1, le=LOCK_AFTER_MAX)] | None = None
-
-
-class Hints(BaseModel):
-    """Columns that look like SIP settings: suggestions only (sent back in a mapping, they are ignored)."""
-
-    sip_uri: str | None = None
-    device: str | None = None
-
-
-def _describe(f: RegistryField) -> str:
-    forms = ", ".join(s.value for s in f.sources)
-    return f"{f.label} ({forms})" + (f": {f.hint}" if f.hint else "")
-
-
-def mapping_model(
-    name: str, *, partial: bool, registry: tuple[RegistryField, ...] = FIELDS
-) -> type[BaseModel]:
-    """The mapping's model: a field for each registry entry (required ones required unless partial)."""
-    fields: dict[str, Any] = {}
-    for f in registry:
-        kind = _source_type(f)
-        if f.required and not partial:
-            fields[f.key] = (kind, Field(description=_describe(f)))
-        else:
-            fields[f.key] = (kind | None, Field(default=None, description=_describe(f)))
-    fields |= {
-        "sip": (Sip | None, None),
-        "auth_type": (
-            AuthTypeName,
-            Field(default="default", description="authentication type of every user"),
-        ),
-        "security": (Security | None, None),
-        "digits_only_passwords": (
-            bool,
-            Field(default=False, description="temporary passwords of digits only"),
-        ),
-        HINTS_KEY: (Hints | None, None),
-    }
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
-
-
-Mapping = mapping_model("Mapping", partial=False)
-Mapping.__doc__ = "Where each field's value comes from (API.md). Unknown fields are refused."
-SuggestedMapping = mapping_model("SuggestedMapping", partial=True)
-SuggestedMapping.__doc__ = "A mapping guessed from the headers; the fields it could not guess are left out."
-
-
-def _checked_by_parser(value: Any) -> Any:
-    return value  # shared.mapping checks it against the file and answers 422 invalid_mapping
-
-
 # --- uploads and imports --------------------------------------------------------------------------
 
 
@@ -328,6 +152,10 @@ class UploadAnswer(Answer):
     sheet: str | None = Field(description="the workbook sheet read; null for CSV")
     sheets: list[str] = Field(description="the workbook's sheets in order; [] for CSV")
     created_at: datetime
+
+
+def _checked_by_parser(value: Any) -> Any:
+    return value  # shared.mapping checks it against the file and answers 422 invalid_mapping
 
 
 class StartImport(Request):

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 from shared.fields import FIELDS, Field, Source
 from shared.models import AUTH_TYPES, MAX_ID, SIP_MODES
 from web.contract import at_most
-from web.schemas import mapping_model
+from web.mapping_schema import mapping_model
 
 API = "/api/v1"
 REFERENCE = ("roles", "desks", "skill-groups", "pbx-domains")
