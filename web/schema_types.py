@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from shared.auth_types import CONCRETE
 from shared.models import AUTH_TYPES, MAX_ID
 
 MAX_PAGE = 2**31  # page * per_page stays far inside 64 bits
@@ -54,6 +55,7 @@ class Answer(BaseModel):
 
 
 AuthTypeName = Literal[AUTH_TYPES]  # type: ignore[valid-type]
+ConcreteAuthType = Literal[tuple(k.value for k in CONCRETE)]  # type: ignore[valid-type]  (what applies at login)
 
 
 class Strict(BaseModel):

@@ -31,6 +31,7 @@ from web.schema_types import (
     NO_NUL,
     Answer,
     AuthTypeName,
+    ConcreteAuthType,
     Count,
     HexId,
     Id,
@@ -103,23 +104,25 @@ class Token(Answer):
 # --- reference data -------------------------------------------------------------------------------
 
 
-class Desk(Answer):
+class Named(Answer):
     id: Id
     name: str
 
 
-class SkillGroup(Desk):
+class Desk(Named):
     pass
 
 
-class Role(Desk):
-    auth_default: Literal[tuple(k.value for k in CONCRETE)] | None = Field(  # type: ignore[valid-type]
-        description="the role's authentication default; null: the tenant's"
-    )
+class SkillGroup(Named):
+    pass
+
+
+class Role(Named):
+    auth_default: ConcreteAuthType | None = Field(description="the role's own default; null: the tenant's")
     permissions: list[str]
 
 
-class PbxDomain(Desk):
+class PbxDomain(Named):
     domain: str
 
 
@@ -220,7 +223,6 @@ def _attribute_type(f: RegistryField) -> Any:
     return kind | None if column.nullable else kind
 
 
-EffectiveAuthType = Literal[tuple(k.value for k in CONCRETE)]  # type: ignore[valid-type]
 UserAnswer = create_model(
     "User",
     __base__=Answer,
@@ -232,7 +234,7 @@ UserAnswer = create_model(
     sip_uri=(str | None, ...),
     auth_type=(AuthTypeName, ...),
     effective_auth_type=(
-        EffectiveAuthType,
+        ConcreteAuthType,
         Field(description="the user's own, else its role's, else the tenant's"),
     ),
     second_factor_enrolled=(bool, ...),
