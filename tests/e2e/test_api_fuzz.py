@@ -4,8 +4,8 @@ Each operation is one test on a freshly seeded database, with every default chec
 statuses, content types, headers and bodies as documented, valid data accepted, invalid data
 refused, authentication enforced). The operations that destroy what they touch (a password
 reset, an unlock, a revoked token, a cancel, an acknowledge, a role's default) get a token
-of their own for each request and, when the request names a well-formed id, a victim of
-their own: the fuzzer never ends its own session or the state the other requests rely on.
+of their own for each request and, unless the request's id is the malformed part, a victim
+of their own: the fuzzer never ends its own session or the state the other requests rely on.
 The seed is fixed so a run can be repeated (FUZZ_SEED picks another).
 """
 
