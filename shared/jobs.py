@@ -96,9 +96,11 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
     """The JSON status of a job (API.md), from counts of the database or of Redis."""
     base = f"/api/v1/imports/{job.id}"
     links: dict[str, str] = {"self": base}
-    if counts["duplicates"] + counts["errors"] > 0 or (
-        job.status == JobStatus.CANCELLED and counts["processed"] < job.total
-    ):
+    # Rows left uncreated by a cancel, or by a failure after some users were created, are listed too.
+    left_uncreated = counts["processed"] < job.total and (
+        job.status == JobStatus.CANCELLED or (job.status == JobStatus.FAILED and counts["created"] > 0)
+    )
+    if counts["duplicates"] + counts["errors"] > 0 or left_uncreated:
         links["errors"] = f"{base}/errors.csv"
     if counts["created"] > 0 and not job.dry_run and job.passwords_destroyed_at is None:
         links["success"] = f"{base}/success.csv"

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -213,7 +213,10 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """A real `celery -A worker worker` process consuming from the test Redis."""
+    """A real `celery -A worker worker` process consuming from the test Redis.
+
+    app names another module exporting the Celery app (tests.support.hooked_worker); env adds variables.
+    """
 
     def __init__(
         self,
@@ -222,6 +225,7 @@ class WorkerProcess:
         name: str = "test",
         app: str = "worker",
         beat: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = f"{name}-{os.getpid()}@localhost"
         log = Path(settings.var_dir) / f"worker-{name}.log"
@@ -245,7 +249,7 @@ class WorkerProcess:
                 "--without-mingle",
             ],
             cwd=PROJECT_ROOT,
-            env=worker_env(settings),
+            env=worker_env(settings) | (env or {}),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -275,12 +279,98 @@ class WorkerProcess:
                 self.proc.wait()
 
 
+def _session_worker_name(settings: Settings) -> str:
+    return Path(settings.database_url).name or "db"
+
+
 @pytest.fixture(scope="session")
 def worker(base_settings: Settings) -> Iterator[WorkerProcess]:
     """A real worker with two processes for the session's database."""
-    proc = WorkerProcess(base_settings, concurrency=2, name=Path(base_settings.database_url).name or "db")
+    proc = WorkerProcess(base_settings, concurrency=2, name=_session_worker_name(base_settings))
     yield proc
     proc.stop()
+
+
+class PausedWorker:
+    """The session's worker, if running, takes no task until resumed and has none in hand.
+
+    Its tasks claim work from the database, whoever queued it: paused, it cannot take a test's
+    chunk away from the worker that test watches.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from worker import create_celery
+
+        self.queue = settings.task_queue
+        self.control = create_celery(settings).control
+        node = f"{_session_worker_name(settings)}-{os.getpid()}@localhost"  # as WorkerProcess names it
+        replies = self.control.ping(destination=[node], timeout=0.5) or []
+        self.names = [name for reply in replies for name in reply]
+        if self.names:
+            self.control.cancel_consumer(self.queue, destination=self.names, reply=True, timeout=5)
+            inspect = self.control.inspect(destination=self.names, timeout=1)
+            deadline = time.monotonic() + 60
+            while any((inspect.active() or {}).values()) or any((inspect.reserved() or {}).values()):
+                assert time.monotonic() < deadline, "the session's worker did not finish its task"
+                time.sleep(0.1)
+
+    def resume(self) -> None:
+        if self.names:
+            self.control.add_consumer(self.queue, destination=self.names, reply=True, timeout=5)
+
+
+class HookedWorld:
+    """A worker of its own with test hooks in its chunk transactions (tests/support/hooked_worker.py),
+    and an API client whose imports go to it."""
+
+    def __init__(self, settings: Settings, hooks: dict[str, str]) -> None:
+        from web import create_app
+
+        self.settings = settings
+        self.redis = Redis.from_url(settings.redis_url)
+        prefix = f"import:hook:{settings.task_queue}"  # import:* keys are wiped by clean_db as well
+        self.marker_key, self.release_key = f"{prefix}:held", f"{prefix}:release"
+        self.redis.delete(self.marker_key, self.release_key)
+        env = {"HOOK_MARKER": self.marker_key, "HOOK_RELEASE": self.release_key, **hooks}
+        self.worker = WorkerProcess(settings, concurrency=1, name="hooked", app="tests.support.hooked_worker",
+                                    env=env)  # fmt: skip
+        client = create_app(settings).test_client()
+        token = client.post(
+            "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
+        ).get_json()["token"]
+        self.imports = ImportActions(client, {"Authorization": f"Bearer {token}"})
+
+    def wait_held(self, timeout: float = 60) -> int:
+        """The id of the process holding its chunk transaction open (HOOK_HOLD_CHUNK), once it does."""
+        deadline = time.monotonic() + timeout
+        while (held := self.redis.get(self.marker_key)) is None:
+            log = self.worker.log_path
+            assert self.worker.proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        return int(held)
+
+    def close(self) -> None:
+        self.redis.set(self.release_key, "1")  # a process still holding lets go
+        self.worker.stop()
+        self.redis.delete(self.marker_key, self.release_key)
+        self.redis.close()
+
+
+@pytest.fixture
+def hooked_world(clean_db: None, base_settings: Settings) -> Iterator[Callable[..., HookedWorld]]:
+    """Start a HookedWorld: hooked_world({"HOOK_FAIL_CHUNK": "1"}, chunk_size=3)."""
+    worlds: list[HookedWorld] = []
+    paused = PausedWorker(base_settings)
+
+    def start(hooks: dict[str, str], **changes: object) -> HookedWorld:
+        queue = f"{base_settings.task_queue}-hooked"  # the session's worker never gets these messages
+        worlds.append(HookedWorld(base_settings.with_(task_queue=queue, **changes), hooks))
+        return worlds[-1]
+
+    yield start
+    for world in worlds:
+        world.close()
+    paused.resume()
 
 
 class ImportActions:

@@ -316,8 +316,8 @@ def test_events_stream_ends_with_the_final_status(imports, worker):
         for chunk in resp.get_data(as_text=True).split("\n\n")
         if chunk.startswith("event: progress")
     ]
+    # That `processed` never steps back is test_scheduling.py's to check, where it is made so.
     assert events[-1]["status"] == "succeeded" and events[-1]["created"] == 120
-    assert [e["processed"] for e in events] == sorted(e["processed"] for e in events)
 
 
 def test_list_imports_newest_first(imports, worker):

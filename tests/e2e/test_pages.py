@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import re
+from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select
 
-from shared.models import Role, Tenant, User
+from shared.models import ImportJob, Role, Tenant, User
 from shared.passwords import hash_password
 from tests.conftest import ADMIN_PASSWORD
+from web.pages.users import TABS
 
 PAGES = ["/users", "/users?tab=roles", "/users?tab=imports", "/imports/new", "/imports/new/ab", "/imports/ab"]
 
@@ -38,12 +41,7 @@ def test_login_opens_users_management(client):
     resp = log_in(client)
     assert resp.status_code == 302
     assert resp.headers["Location"] == "/users"
-    page = client.get("/users").get_data(as_text=True)
-    assert "<h1>Users Management</h1>" in page
-    assert "Create from file" in page
-    for tab in ("Users", "Roles", "Desks", "Skill Groups", "PBX domains", "Imports"):
-        assert f">{tab}</a>" in page
-    assert 'name="csrf-token"' in page
+    assert client.get("/users").status_code == 200
 
 
 def test_login_returns_to_the_page_asked_for(client):
@@ -133,23 +131,6 @@ def test_agent_lands_on_the_account_page_and_no_admin_page(client, session, sett
     assert client.get("/api/v1/roles").get_json()["error"]["code"] == "admin_required"
 
 
-def test_reference_tabs_list_ids_first(client):
-    log_in(client)
-    page = client.get("/users?tab=roles").get_data(as_text=True)
-    assert re.search(r"<thead><tr>\s*<th scope=\"col\">ID</th><th scope=\"col\">Name</th>", page)
-    for name in ("Agent", "Supervisor", "Admin"):
-        assert f"<td>{name}</td>" in page
-    assert "pbx.demo.example" in client.get("/users?tab=pbx-domains").get_data(as_text=True)
-
-
-def test_users_tab_filters_by_import(client):
-    log_in(client)
-    page = client.get("/users?import_id=0123abcd").get_data(as_text=True)
-    assert "Showing users of import" in page and "0123abcd" in page
-    assert ">show all</a>" in page
-    assert "No users match." in page
-
-
 def test_unknown_upload_and_import_pages_answer_404(client):
     log_in(client)
     for path in ("/imports/new/nope", "/imports/nope"):
@@ -158,21 +139,95 @@ def test_unknown_upload_and_import_pages_answer_404(client):
         assert b"was not found" in resp.data
 
 
-def test_upload_page_names_the_rules_and_templates(client):
+def test_upload_page_links_to_templates_that_download(client):
     log_in(client)
     page = client.get("/imports/new").get_data(as_text=True)
-    assert "<h1>Create from file</h1>" in page
-    assert "Drag and drop a file or" in page and "browse for it" in page
-    assert '<input type="file" id="file"' in page and '<label for="file"' in page
-    assert ">Upload</button>" in page
-    assert 'href="/api/v1/imports/template.csv"' in page and "Download CSV template" in page
-    assert 'href="/api/v1/imports/template.xlsx"' in page and "Download XLSX template" in page
-    assert "500 users" in page
+    links = re.findall(r'href="(/api/v1/imports/template\.(?:csv|xlsx))"', page)
+    assert sorted(links) == ["/api/v1/imports/template.csv", "/api/v1/imports/template.xlsx"]
+    for link in links:
+        resp = client.get(link)
+        assert resp.status_code == 200 and resp.data, link
 
 
-def test_pages_load_nothing_from_other_hosts(client):
+class Controls(HTMLParser):
+    """The forms of a page, and each button with the form it sits in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, str | None]] = []
+        self.buttons: list[tuple[dict[str, str | None], dict[str, str | None] | None]] = []
+        self._form: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form":
+            self._form = found
+            self.forms.append(found)
+        elif tag == "input" and self._form is not None and found.get("name") == "csrf_token":
+            self._form["csrf_token"] = found.get("value")
+        elif tag == "button":
+            self.buttons.append((found, self._form))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+
+
+def _page_controls(client, path: str) -> Controls:
+    resp = client.get(path)
+    assert resp.status_code == 200, path
+    controls = Controls()
+    controls.feed(resp.get_data(as_text=True))
+    return controls
+
+
+def _every_page(client, session) -> list[str]:
+    """Every page an admin sees, with a real upload and import behind the import pages."""
+    upload = client.post(
+        "/api/v1/uploads",
+        data={"file": (io.BytesIO(b"Username,Email\nform1,form1@example.com\n"), "forms.csv")},
+        headers={"X-CSRFToken": csrf_token(client, "/users")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 201, upload.get_json()
+    upload_id = upload.get_json()["upload_id"]
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
+    job = ImportJob(tenant_id=tenant.id, upload_id=upload_id, status="succeeded", total=1, mapping={})
+    session.add(job)
+    session.commit()
+    tabs = [f"/users?tab={tab}" for tab, _label in TABS]
+    return [*tabs, "/imports/new", f"/imports/new/{upload_id}", f"/imports/{job.id}"]
+
+
+def test_no_control_can_act_before_its_script_or_without_a_csrf_token(client, session, app):
+    """Native forms post to real routes with a token the server takes; the rest wait for their script."""
     log_in(client)
-    for path in ("/users", "/imports/new", "/login"):
-        page = client.get(path).get_data(as_text=True)
-        for url in re.findall(r'(?:src|href)="([^"]+)"', page):
-            assert not re.match(r"^(https?:)?//", url), f"{path} loads {url}"
+    routes = app.url_map.bind("localhost")
+    native_posts: dict[str, str | None] = {}
+    for path in _every_page(client, session):
+        controls = _page_controls(client, path)
+        for form in controls.forms:
+            method = (form.get("method") or "").lower()
+            action = form.get("action") or path.split("?")[0]
+            if method in ("get", "post"):
+                routes.match(action, method=method.upper())  # NotFound or MethodNotAllowed otherwise
+                if method == "post":
+                    native_posts[action] = form.get("csrf_token")
+            else:
+                assert method in ("", "dialog") and not form.get("action"), (path, form)
+        for button, form in controls.buttons:
+            # A button only a script gives meaning to ships disabled, so an early click does nothing.
+            native = form is not None and (form.get("method") or "").lower() in ("get", "post", "dialog")
+            if not native or button.get("type") == "button":
+                assert "disabled" in button, (path, button)
+    assert "/logout" in native_posts
+    for action, token in sorted(native_posts.items(), key=lambda item: item[0] == "/logout"):  # logout last
+        assert token, f"the form posting to {action} carries no CSRF token"
+        resp = client.post(action, data={"csrf_token": token})
+        assert resp.status_code != 400 or b"csrf_failed" not in resp.data, action
+    assert client.get("/users").status_code == 302  # the logout form's token was taken: logged out
+    login = _page_controls(client, "/login")
+    assert [f.get("method") for f in login.forms] == ["post"]
+    data = {"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
+    resp = client.post("/login", data=data | {"csrf_token": login.forms[0]["csrf_token"]})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/users"

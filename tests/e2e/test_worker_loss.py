@@ -1,74 +1,59 @@
-"""A worker process killed in the middle of a chunk loses nothing: the chunk comes back."""
+"""A worker process killed inside a chunk's transaction loses nothing: the chunk comes back whole."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-
 import psutil
-import pytest
 from sqlalchemy import func, select
 
 from shared.models import ImportRow, User
 from shared.passwords import verify_password
 from tests.builders import basic_mapping, parse_csv, to_csv
-from tests.conftest import ImportActions, WorkerProcess
+
+MAX_CHUNK = 40
+ROWS = 160
 
 
-@pytest.fixture
-def slow_world(clean_db, base_settings):
-    """A worker of its own whose chunks take about a second (real argon2 cost, 40-row chunks)."""
-    from web import create_app
-
-    settings = base_settings.with_(
-        argon2_memory_kib=19456,
-        argon2_time_cost=2,
-        chunk_size=40,
-        task_queue=base_settings.task_queue + "-loss",
-    )
-    proc = WorkerProcess(settings, concurrency=1, name="loss")
-    app = create_app(settings)
-    client = app.test_client()
-    token = client.post(
-        "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": "Demo-Admin-Pass-1"}
-    ).get_json()["token"]
-    yield settings, proc, ImportActions(client, {"Authorization": f"Bearer {token}"})
-    proc.stop()
-
-
-def test_worker_process_killed_mid_chunk_loses_no_row_and_no_password(slow_world, session):
-    settings, proc, imports = slow_world
-    role = imports.reference("roles")["Agent"]
-    rows = [{"Username": f"kill{i:03d}", "Email": f"kill{i:03d}@example.com"} for i in range(160)]
-    mapping = basic_mapping(role)
+def test_pool_process_killed_inside_a_chunk_transaction_loses_no_row_and_no_password(hooked_world, session):
+    # The second chunk blocks at its first flush of a created row, its transaction open.
+    world = hooked_world({"HOOK_HOLD_CHUNK": "1"}, chunk_size=MAX_CHUNK)
+    imports = world.imports
+    rows = [{"Username": f"kill{i:03d}", "Email": f"kill{i:03d}@example.com"} for i in range(ROWS)]
     up = imports.upload(to_csv(rows, ["Username", "Email"])).get_json()
-    job = imports.start(up["upload_id"], mapping).get_json()
-    # Wait until the first chunk is done: the pool process is then hashing the second one.
-    deadline = time.monotonic() + 60
-    while imports.status(job["id"])["created"] < 40:
-        assert time.monotonic() < deadline, imports.status(job["id"])
-        time.sleep(0.05)
-    children = psutil.Process(proc.proc.pid).children()
-    assert children, "the worker has no pool process"
-    os.kill(children[0].pid, signal.SIGKILL)
+    job = imports.start(up["upload_id"], basic_mapping(imports.reference("roles")["Agent"])).get_json()
+
+    pid = world.wait_held()
+    holder = psutil.Process(pid)
+    assert holder in psutil.Process(world.worker.proc.pid).children(recursive=True)
+    # Chunk 0 is committed; chunk 1 has written users that nobody else can see yet.
+    first_chunk = session.scalar(
+        select(func.count()).select_from(ImportRow).where(ImportRow.job_id == job["id"], ImportRow.chunk == 0)
+    )
+    committed = select(func.count()).select_from(User).where(User.import_id == job["id"])
+    assert 0 < session.scalar(committed) == first_chunk < ROWS
+    holder.kill()  # SIGKILL: no cleanup runs in the process
+    holder.wait(timeout=30)
+
     final = imports.wait_done(job["id"], timeout=120)
     assert final["status"] == "succeeded", final
-    assert (final["created"], final["duplicates"], final["errors"]) == (160, 0, 0)
-    assert "WorkerLostError" in proc.log_path.read_text() or "SIGKILL" in proc.log_path.read_text()
+    assert (final["processed"], final["created"], final["duplicates"], final["errors"]) == (ROWS, ROWS, 0, 0)
+    assert "WorkerLostError" in world.worker.log_path.read_text()
     session.expire_all()
-    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job["id"])) == 160
-    assert (
-        session.scalar(
-            select(func.count())
-            .select_from(ImportRow)
-            .where(ImportRow.job_id == job["id"], ImportRow.status == "created")
-        )
-        == 160
+    # Every row counted once, no user twice.
+    statuses = session.execute(
+        select(ImportRow.row_number, ImportRow.status).where(ImportRow.job_id == job["id"])
+    ).all()
+    assert sorted(n for n, _ in statuses) == list(range(2, ROWS + 2))
+    assert {s for _, s in statuses} == {"created"}
+    users = dict(
+        session.execute(select(User.username, User.password_hash).where(User.import_id == job["id"])).all()
     )
-    _, text = imports.download(job["id"], "success")
+    assert sorted(users) == sorted(r["Username"] for r in rows)
+    assert session.scalar(select(func.count()).select_from(User).where(User.import_id == job["id"])) == ROWS
+    # Every created user's password is in success.csv and opens that user's account.
+    status, text = imports.download(job["id"], "success")
+    assert status == 200
     lines = parse_csv(text)
-    assert len(lines) == 160
-    hashes = dict(session.execute(select(User.username, User.password_hash)).all())
-    for line in lines[::16]:  # every tenth, at full argon2 cost
-        assert verify_password(settings, hashes[line["Username"]], line["Temporary Password"])
+    assert sorted(line["Username"] for line in lines) == sorted(users)
+    for line in lines:
+        password = line["Temporary Password"]
+        assert verify_password(world.settings, users[line["Username"]], password), line["Row"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +59,6 @@ def values(name: str, **kw) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("name", FILES)
 def test_every_file_reads_or_is_refused_with_its_code(name):
-    started = time.perf_counter()
     try:
         found = inspect_table((CORPUS / name).read_bytes(), Path(name).name, **LIMITS)
     except FileRejected as error:
@@ -68,7 +66,6 @@ def test_every_file_reads_or_is_refused_with_its_code(name):
         assert error.message.endswith(".")
     else:
         assert name not in REFUSED and found.row_count > 0 and found.headers
-    assert time.perf_counter() - started < 3
 
 
 SPECTRUM = sorted(p.stem for p in (CORPUS / "csv-spectrum" / "csvs").glob("*.csv")) if CORPUS.is_dir() else []
@@ -186,11 +183,9 @@ def test_xlsx_layouts():
     }
 
 
-def test_inflated_sheet_dimension_reads_quickly():
-    started = time.perf_counter()
+def test_inflated_sheet_dimension_yields_only_the_real_rows():
     table = read("xlsx/calamine__issue_174.xlsx")  # styled empty rows down to row 1,048,576
     rows = list(table.rows())
-    assert time.perf_counter() - started < 3
     assert table.headers[4] == "City" and len(table.headers) == 11
     assert [(r.number, r.values["Your Ref #"], r.values["Weight"]) for r in rows] == [(2, "123", "1.5")]
 

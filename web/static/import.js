@@ -45,12 +45,14 @@
       $("job-error").textContent = status.error || "The file could not be processed.";
       show($("job-error"), true);
       show($("try-again"), true);
-      return;
+      // Users created before the failure keep their temporary passwords: show them like any result.
+      if (!(status.created > 0)) return;
     }
     $("result-created").textContent = status.created ?? 0;
     $("result-duplicates").textContent = status.duplicates ?? 0;
     $("result-errors").textContent = status.errors ?? 0;
     show($("cancelled-note"), status.status === "cancelled");
+    show($("failed-note"), status.status === "failed");
     const errors = $("download-errors");
     if (links.errors) errors.href = links.errors;
     show(errors, Boolean(links.errors));
@@ -124,6 +126,9 @@
     dryRun = page.dataset.dryRun === "true";
     $("cancel").addEventListener("click", cancel);
     $("continue").addEventListener("click", proceed);
+    // Shipped disabled, so that nothing is clicked before it does something.
+    $("cancel").disabled = false;
+    $("continue").disabled = false;
     // Read the job first: a reload of a finished import shows its result at once.
     const first = await api("GET", "/api/v1/imports/" + encodeURIComponent(importId));
     if (first.ok) render(first.data);

@@ -279,6 +279,8 @@
       if (saved) mapping = saved;
     } catch (err) { /* a damaged saved mapping: use the suggestion */ }
     apply(mapping);
+    // The page ships both buttons disabled: they work only once the lists are filled and bound.
+    [$("validate-only"), $("import-users")].forEach((b) => { b.disabled = false; });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -66,5 +66,8 @@
       button.textContent = "Upload";
       setError(errorMessage(result));
     });
+
+    // The page ships Upload disabled, so a click before this script ran cannot post the form natively.
+    button.disabled = false;
   });
 })();

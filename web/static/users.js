@@ -30,6 +30,7 @@
         dialog.showModal();
         go.focus();
       });
+      button.disabled = false;  // shipped disabled until this handler is bound
     });
 
     go.addEventListener("click", async function () {
@@ -58,6 +59,8 @@
         copy.textContent = "Select and copy it by hand";
       }
     });
+    go.disabled = false;
+    copy.disabled = false;
 
     // The password lives only in this dialog: wipe it as the dialog closes (button or Escape).
     function wipe() {
@@ -94,6 +97,7 @@
         button.remove();
         row.querySelector(".reset-password").focus();
       });
+      button.disabled = false;  // shipped disabled until this handler is bound
     });
   });
 })();
