@@ -17,7 +17,7 @@ from shared.fields import UNIQUE, Field
 from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, Tenant, User, WorkKind, utcnow
 from shared.row_check import CheckedFile, CheckedRow, already_allocated
 from shared.scheduling import add_work
-from shared.validation import SIP_DEVICE, SIP_URI
+from shared.validation import SIP_DEVICE, SIP_URI, RowProblem
 
 log = logging.getLogger(__name__)
 IN_BATCH = 500  # keeps IN lists short for every database
@@ -64,7 +64,7 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     sizes = [0] * chunks
     pending = 0
     for row in checked.rows:
-        status, messages = outcomes[row.number]
+        status, problems = outcomes[row.number]
         chunk = None
         if status == RowStatus.PENDING:
             if checked.dry_run:
@@ -80,7 +80,8 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
                 row_number=row.number,
                 chunk=chunk,
                 status=status,
-                messages=messages,
+                messages=[p.message for p in problems],
+                problem_fields=[p.field for p in problems] or None,
                 username=row.draft["username"] or None,
                 email=row.draft["email"] or None,
                 extension=row.draft["extension"],
@@ -118,7 +119,7 @@ def taken_extensions(session: Session, tenant_id: int) -> set[str]:
     return set(session.scalars(union(users, pending)))
 
 
-def _existing(session: Session, tenant_id: int, f: Field, values: set[str]) -> set[str]:
+def existing_values(session: Session, tenant_id: int, f: Field, values: set[str]) -> set[str]:
     """Which of the values the tenant's users already hold (case-insensitive)."""
     column = getattr(User, f.attribute)
     found: set[str] = set()
@@ -133,24 +134,25 @@ def _existing(session: Session, tenant_id: int, f: Field, values: set[str]) -> s
 
 def _duplicates(
     session: Session, tenant_id: int, rows: list[CheckedRow], taken_exts: set[str]
-) -> dict[int, tuple[RowStatus, list[str]]]:
+) -> dict[int, tuple[RowStatus, list[RowProblem]]]:
     """Each row's state: error (any rule broken), duplicate (uniqueness only) or pending."""
     taken: dict[str, set[str]] = {}
     for f in UNIQUE:
         values = {r.draft[f.attribute].lower() for r in rows if r.draft[f.attribute]}
-        taken[f.key] = taken_exts if f.key == "extension" else _existing(session, tenant_id, f, values)
+        taken[f.key] = taken_exts if f.key == "extension" else existing_values(session, tenant_id, f, values)
     first_seen: dict[tuple[str, str], int] = {}
-    outcomes: dict[int, tuple[RowStatus, list[str]]] = {}
+    outcomes: dict[int, tuple[RowStatus, list[RowProblem]]] = {}
     for row in rows:
-        dups: list[str] = []
+        dups: list[RowProblem] = []
         for f in UNIQUE:
             value = row.draft[f.attribute]
             if not value:
                 continue
             if value.lower() in taken[f.key]:
-                dups.append(f"{f.label} {f.shown(value)} {f.taken}")
+                dups.append(RowProblem(f.key, f"{f.label} {f.shown(value)} {f.taken}"))
             elif (f.key, value.lower()) in first_seen:
-                dups.append(f"{f.label} {f.shown(value)} repeats row {first_seen[(f.key, value.lower())]}")
+                earlier = first_seen[(f.key, value.lower())]
+                dups.append(RowProblem(f.key, f"{f.label} {f.shown(value)} repeats row {earlier}"))
             else:
                 first_seen[(f.key, value.lower())] = row.number
         if row.problems:
@@ -165,7 +167,7 @@ def _duplicates(
 def _generate_extensions(
     tenant: Tenant,
     rows: list[CheckedRow],
-    outcomes: dict[int, tuple[RowStatus, list[str]]],
+    outcomes: dict[int, tuple[RowStatus, list[RowProblem]]],
     taken: set[str],
 ) -> None:
     """Give pending rows without an extension the lowest free numbers of the range, in row order."""
@@ -185,7 +187,7 @@ def _generate_extensions(
             span = f"{tenant.extension_min}-{tenant.extension_max}"
             outcomes[row.number] = (
                 RowStatus.ERROR,
-                [f"No free Virtual Extension is left in the range {span}"],
+                [RowProblem("extension", f"No free Virtual Extension is left in the range {span}")],
             )
             continue
         row.draft["extension"] = str(candidate)

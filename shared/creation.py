@@ -21,7 +21,7 @@ from shared.mapping import Mapping, load_mapping
 from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, SkillGroup, User, utcnow
 from shared.passwords import generate_password, hash_password
 from shared.settings import Settings
-from shared.validation import SIP_DEVICE, SIP_URI
+from shared.validation import SIP_DEVICE, SIP_URI, RowProblem
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +163,17 @@ def _create_one(
     except IntegrityError:
         if user in session:
             session.expunge(user)
-        row.status, row.messages, row.data = RowStatus.DUPLICATE, _race_messages(session, work, row), None
+        problems = _race_problems(session, work, row)
+        row.status, row.data = RowStatus.DUPLICATE, None
+        row.messages, row.problem_fields = [p.message for p in problems], [p.field for p in problems]
         return 0
     row.status, row.user_id, row.password_encrypted = RowStatus.CREATED, user.id, secret.sealed
     return 1
 
 
-def _race_messages(session: Session, work: ChunkWork, row: ImportRow) -> list[str]:
+def _race_problems(session: Session, work: ChunkWork, row: ImportRow) -> list[RowProblem]:
     """Which unique value another user took meanwhile."""
-    messages = []
+    problems = []
     data = row.data or {}
     for f in UNIQUE:
         value = data.get(f.attribute)
@@ -179,5 +181,7 @@ def _race_messages(session: Session, work: ChunkWork, row: ImportRow) -> list[st
         if value and session.scalar(
             select(User.id).where(User.tenant_id == work.tenant_id, func.lower(column) == value.lower())
         ):
-            messages.append(f"{f.label} {f.shown(value)} {f.taken}")
-    return messages or ["Another user with the same username, email or extension was created meanwhile"]
+            problems.append(RowProblem(f.key, f"{f.label} {f.shown(value)} {f.taken}"))
+    return problems or [
+        RowProblem(None, "Another user with the same username, email or extension was created meanwhile")
+    ]

@@ -49,6 +49,12 @@ class InvalidMapping(DomainError):
         self.problems = problems
 
 
+class Unprocessable(DomainError):
+    """A well-formed request whose content cannot be used; details say what, item by item."""
+
+    status = 422
+
+
 class Conflict(DomainError):
     """A request that does not fit the resource's current state."""
 

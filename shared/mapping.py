@@ -242,6 +242,18 @@ def check_mapping(session: Session, tenant_id: int, raw: Any, headers: list[str]
     return mapping
 
 
+def named_columns(raw: Any) -> list[str]:
+    """Every column a raw mapping names (fields, PBX device, SIP URI), in mapping order, once each."""
+    if not isinstance(raw, dict):
+        return []
+    specs = [raw.get(f.key) for f in FIELDS]
+    sip = raw.get("sip")
+    if isinstance(sip, dict):
+        specs += [sip.get("device"), sip.get("uri")]
+    named = [s["column"] for s in specs if isinstance(s, dict) and isinstance(s.get("column"), str)]
+    return list(dict.fromkeys(named))
+
+
 def load_mapping(raw: dict[str, Any], headers: list[str]) -> Mapping:
     """Rebuild a mapping that was checked when its job was made."""
     mapping, p = parse_mapping(raw, headers)

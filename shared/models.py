@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
@@ -32,7 +33,8 @@ AUTH_TYPES = ("default", "disabled", "email_otp", "google_2fa")
 
 
 class JobStatus(StrEnum):
-    """An import's life: queued -> validating -> running -> one of the final states."""
+    """An import's life: queued -> validating -> running -> one of the final states; then an undo
+    may take a final import on to undoing -> undone."""
 
     QUEUED = "queued"
     VALIDATING = "validating"
@@ -40,14 +42,20 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    UNDOING = "undoing"
+    UNDONE = "undone"
 
 
+# The import itself has ended (creation will not change it any more).
 FINAL_STATES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 ACTIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.RUNNING})
+# Nothing moves the status on by itself any more (an admin may still undo a final import).
+SETTLED_STATES = FINAL_STATES | {JobStatus.UNDONE}
 
 
 class RowStatus(StrEnum):
-    """A data row's outcome: pending -> created | duplicate | error | cancelled; valid in a dry run."""
+    """A data row's outcome: pending -> created | duplicate | error | cancelled; valid in a dry run;
+    created -> undone when an undo removed its user."""
 
     PENDING = "pending"
     VALID = "valid"
@@ -55,6 +63,7 @@ class RowStatus(StrEnum):
     DUPLICATE = "duplicate"
     ERROR = "error"
     CANCELLED = "cancelled"
+    UNDONE = "undone"
 
 
 NOT_CREATED = frozenset({RowStatus.ERROR, RowStatus.DUPLICATE, RowStatus.CANCELLED})
@@ -65,6 +74,8 @@ class WorkKind(StrEnum):
 
     VALIDATE = "validate"  # check every row, allocate (one item per job)
     CREATE = "create"  # create one chunk's users
+    UNDO = "undo"  # remove one chunk's users again
+    REGENERATE = "regenerate"  # give one chunk's users new temporary passwords
 
 
 class WorkStatus(StrEnum):
@@ -300,9 +311,24 @@ class ImportJob(Base):
     # Touched by every step; a job quiet for too long is handed to a worker again.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     passwords_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A retry of this import's failed rows (shared/failed_rows.py) points back to it.
+    retry_of: Mapped[str | None] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="SET NULL", name="fk_import_jobs_retry_of"), index=True
+    )
+    # Undo (shared/undo.py): who asked, and when the last user went.
+    undo_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_import_jobs_undo_by_id")
+    )
+    undo_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Regeneration (shared/regeneration.py): rows behind this generation still get a new password.
+    password_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    regenerating: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    passwords_regenerated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     upload: Mapped[Upload] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    retries: Mapped[list[ImportJob]] = relationship(foreign_keys=[retry_of], order_by="ImportJob.created_at")
 
 
 class WorkItem(Base):
@@ -353,6 +379,28 @@ class ImportRow(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Fernet token of the temporary password; NULL once acknowledged or expired.
     password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The field each message is about (a mapping key, or None for the whole row), in message order.
+    problem_fields: Mapped[list[str | None] | None] = mapped_column(JSON)
+    # The job's password generation this row's password belongs to (0: made at creation).
+    password_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SavedMapping(Base):
+    """A mapping an admin saved by name, offered again for files that have its columns."""
+
+    __tablename__ = "saved_mappings"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_saved_mappings_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON)
+    columns: Mapped[list[str]] = mapped_column(JSON)  # every file column the mapping reads
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    created_by: Mapped[User | None] = relationship()
 
 
 class AuditEvent(Base):

@@ -2,7 +2,10 @@
 
 The database holds the final truth; Redis answers the many status reads while a job runs.
 Writes are monotonic (one Lua script compares before it writes), so a late or replayed
-publish never makes the progress a reader sees go backwards.
+publish never makes the progress a reader sees go backwards. The order compared is
+(status rank, processed, password generation, step): an undo moves a final import on to
+undoing and undone, and counts `undone` as its step; a regeneration starts a new password
+generation and counts `regenerated` as its step.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shared.models import JobStatus
+from shared.models import SETTLED_STATES, JobStatus
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 7 * 24 * 3600
@@ -30,18 +33,21 @@ RANK: dict[str, int] = {
     JobStatus.SUCCEEDED: 3,
     JobStatus.FAILED: 3,
     JobStatus.CANCELLED: 3,
+    JobStatus.UNDOING: 4,
+    JobStatus.UNDONE: 5,
 }
+ORDER = ("rank", "processed", "generation", "step")  # compared in this order, each a number
 _PUBLISH = """
-local rank, processed = tonumber(ARGV[1]), tonumber(ARGV[2])
-local old_rank = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
-local old_processed = tonumber(redis.call('HGET', KEYS[1], 'processed') or '-1')
-if rank < old_rank or (rank == old_rank and processed < old_processed) then
-  return 0
+for i = 1, 4 do
+  local new = tonumber(ARGV[i])
+  local old = tonumber(redis.call('HGET', KEYS[1], ARGV[6 + i]) or '-1')
+  if new < old then return 0 end
+  if new > old then break end
 end
-redis.call('HSET', KEYS[1], 'rank', rank, 'processed', processed,
-           'tenant', ARGV[3], 'at', ARGV[4], 'body', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('PUBLISH', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[1], ARGV[7], ARGV[1], ARGV[8], ARGV[2], ARGV[9], ARGV[3], ARGV[10], ARGV[4],
+           'tenant', ARGV[5], 'at', ARGV[6], 'body', ARGV[11], 'settled', ARGV[13])
+redis.call('EXPIRE', KEYS[1], ARGV[12])
+redis.call('PUBLISH', KEYS[2], ARGV[11])
 return 1
 """
 
@@ -56,8 +62,25 @@ def channel(job_id: str) -> str:
     return f"import:{job_id}:events"
 
 
+def settled(status: dict[str, Any]) -> bool:
+    """Whether nothing moves this status on by itself any more (readers may stop following it)."""
+    return status["status"] in SETTLED_STATES and not status.get("regenerating")
+
+
+def order(status: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Where a status stands in the order publishes may only move up."""
+    undoing = status["status"] in (JobStatus.UNDOING, JobStatus.UNDONE)
+    step = status.get("undone", 0) if undoing else status.get("regenerated", 0)
+    return (
+        RANK.get(status["status"], 9),
+        status["processed"],
+        status.get("password_generation", 0),
+        step,
+    )
+
+
 def publish(redis: Redis, status: dict[str, Any], tenant_id: int) -> bool:
-    """Store the status and tell listeners, unless an equal or newer one is there; never raises."""
+    """Store the status and tell listeners, unless a newer one is there; never raises."""
     job_id = status["id"]
     body = json.dumps(status, default=str)
     try:
@@ -67,12 +90,13 @@ def publish(redis: Redis, status: dict[str, Any], tenant_id: int) -> bool:
                 2,
                 hash_key(job_id),
                 channel(job_id),
-                RANK.get(status["status"], 9),
-                status["processed"],
+                *order(status),
                 tenant_id,
                 time.time(),
+                *ORDER,
                 body,
                 TTL_SECONDS,
+                int(settled(status)),  # readers trust a settled status without asking the database
             )
         )
     except RedisError as exc:
@@ -89,12 +113,12 @@ def read(redis: Redis, job_id: str, tenant_id: int) -> dict[str, Any] | None:
 def read_body(redis: Redis, job_id: str, tenant_id: int) -> str | None:
     """The last published status as its JSON text (served as is), or None; see read()."""
     try:
-        found = redis.hmget(hash_key(job_id), "tenant", "at", "rank", "body")
+        found = redis.hmget(hash_key(job_id), "tenant", "at", "settled", "body")
     except RedisError:
         return None
-    tenant, at, rank, body = (v.decode() if isinstance(v, bytes) else v for v in found)
+    tenant, at, is_settled, body = (v.decode() if isinstance(v, bytes) else v for v in found)
     if body is None or tenant != str(tenant_id):
         return None
-    if int(rank) < RANK[JobStatus.SUCCEEDED] and time.time() - float(at) > FRESH_SECONDS:
-        return None  # a quiet running job: the database says whether it moved on
+    if is_settled != "1" and time.time() - float(at) > FRESH_SECONDS:
+        return None  # a quiet job still moving: the database says whether it moved on
     return body

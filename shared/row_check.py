@@ -12,7 +12,7 @@ from shared.mapping import load_mapping
 from shared.models import ImportJob, ImportRow, JobStatus, Tenant, utcnow
 from shared.settings import Settings
 from shared.uploads import open_upload
-from shared.validation import Draft, References, validate_row
+from shared.validation import Draft, References, RowProblem, row_problems
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class CheckedRow:
 
     number: int
     draft: Draft
-    problems: list[str]
+    problems: list[RowProblem]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def check_rows(session: Session, settings: Settings, job_id: str) -> CheckedFile
     mapping = load_mapping(job.mapping, list(upload.headers))
     refs = References.load(session, tenant)
     rows = [
-        CheckedRow(row.number, *validate_row(row, mapping, refs))
+        CheckedRow(row.number, *row_problems(row, mapping, refs))
         for row in open_upload(settings, upload).rows()
     ]
     log.info("checked job=%s rows=%d", job_id, len(rows))

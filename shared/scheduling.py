@@ -3,7 +3,8 @@
 Celery messages are only "slots", permissions to do one unit of work; the work order lives here.
 A slot claims the next unit in fair order: the tenant with the fewest units in flight first,
 among equals the one served least recently, then its oldest import, validation before creation,
-chunks in order. A claim is a compare-and-set UPDATE, so two workers never hold one unit; a
+chunks in order. Undo and password regeneration are units of the same kind, open while their
+job is undoing or regenerating. A claim is a compare-and-set UPDATE, so two workers never hold one unit; a
 claim whose worker stops heartbeating is taken over, so a lost message or a dead worker delays
 work and never loses it.
 """
@@ -14,13 +15,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.models import ACTIVE_STATES, ImportJob, WorkItem, WorkKind, WorkStatus, utcnow
+from shared.models import ACTIVE_STATES, ImportJob, JobStatus, WorkItem, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
-_KIND_ORDER = {WorkKind.VALIDATE: 0, WorkKind.CREATE: 1}
+_KIND_ORDER = {WorkKind.VALIDATE: 0, WorkKind.CREATE: 1, WorkKind.UNDO: 2, WorkKind.REGENERATE: 3}
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -38,6 +39,15 @@ class Claim:
 def add_work(session: Session, job: ImportJob, kind: WorkKind, chunk: int = 0, rows: int = 0) -> None:
     """Queue a unit of the job's work (claimed by the next free slot in fair order)."""
     session.add(WorkItem(tenant_id=job.tenant_id, job_id=job.id, kind=kind, chunk=chunk, rows=rows))
+
+
+def _wanted() -> ColumnElement[bool]:
+    """Whether a unit's job still wants it done: the import runs, an undo or a regeneration is under way."""
+    return or_(
+        and_(WorkItem.kind.in_((WorkKind.VALIDATE, WorkKind.CREATE)), ImportJob.status.in_(ACTIVE_STATES)),
+        and_(WorkItem.kind == WorkKind.UNDO, ImportJob.status == JobStatus.UNDOING),
+        and_(WorkItem.kind == WorkKind.REGENERATE, ImportJob.regenerating.is_(True)),
+    )
 
 
 def _claimable(stale: datetime, worker: str) -> object:
@@ -66,7 +76,7 @@ def claim_next(session: Session, worker: str, stale_after: timedelta) -> Claim |
                 ImportJob.created_at,
             )
             .join(ImportJob, ImportJob.id == WorkItem.job_id)
-            .where(ImportJob.status.in_(ACTIVE_STATES), _claimable(stale, worker))
+            .where(_wanted(), _claimable(stale, worker))
         ).all()
         if not candidates:
             return None
@@ -149,14 +159,15 @@ class Backlog:
 
 
 def sweep(session: Session, stale_after: timedelta) -> Backlog:
-    """Close units of finished jobs and measure the backlog that may need slots offered again."""
+    """Close units their jobs no longer want and measure the backlog that may need slots offered again."""
     now = utcnow()
     stale = now - stale_after
-    finished_jobs = select(ImportJob.id).where(ImportJob.status.not_in(ACTIVE_STATES))
+    wanted = select(ImportJob.id).where(ImportJob.id == WorkItem.job_id, _wanted()).exists()
     session.execute(
         update(WorkItem)
-        .where(WorkItem.status != WorkStatus.DONE, WorkItem.job_id.in_(finished_jobs))
+        .where(WorkItem.status != WorkStatus.DONE, ~wanted)
         .values(status=WorkStatus.DONE)
+        .execution_options(synchronize_session=False)
     )
     claimable, stale_count = session.execute(
         select(

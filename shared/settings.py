@@ -144,6 +144,7 @@ class Settings:
     session_timeout_minutes: int = 480
     lock_after_failed_codes: int = 10
     trusted_proxies: int = 0
+    undo_window_hours: int = 72
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -176,6 +177,7 @@ class Settings:
             "session_timeout_minutes": read.int("SESSION_TIMEOUT_MINUTES", 480, 1),
             "lock_after_failed_codes": read.int("LOCK_AFTER_FAILED_CODES", 10, 1),
             "trusted_proxies": read.int("TRUSTED_PROXIES", 0, 0),
+            "undo_window_hours": read.int("UNDO_WINDOW_HOURS", 72, 0),
         }
         secret_key = read.secret("SECRET_KEY", var_dir, "secret_key")
         encryption_key = read.secret("ENCRYPTION_KEY", var_dir, "encryption.key")
@@ -241,6 +243,7 @@ class Settings:
             "SESSION_TIMEOUT_MINUTES": str(self.session_timeout_minutes),
             "LOCK_AFTER_FAILED_CODES": str(self.lock_after_failed_codes),
             "TRUSTED_PROXIES": str(self.trusted_proxies),
+            "UNDO_WINDOW_HOURS": str(self.undo_window_hours),
         } | ({"DEMO_ADMIN_PASSWORD": self.demo_admin_password} if self.demo_admin_password else {})
 
     def with_(self, **changes: object) -> Settings:

@@ -11,8 +11,8 @@ from shared.audit import record
 from shared.errors import NotFound
 from shared.models import Upload
 from shared.reader import Inspection, Table, inspect_table, open_table
+from shared.saved_mappings import suggestion
 from shared.settings import Settings
-from shared.suggest import suggest_mapping
 from shared.timestamps import iso
 
 FILENAME_MAX = 255
@@ -90,7 +90,7 @@ def open_upload(settings: Settings, upload: Upload) -> Table:
     )
 
 
-def upload_answer(settings: Settings, upload: Upload, count: int = 5) -> dict[str, Any]:
+def upload_answer(session: Session, settings: Settings, upload: Upload, count: int = 5) -> dict[str, Any]:
     """The upload's answer again, its preview read from the stored file."""
     table = open_upload(settings, upload)
     preview = []
@@ -98,11 +98,14 @@ def upload_answer(settings: Settings, upload: Upload, count: int = 5) -> dict[st
         preview.append(row.values)
         if len(preview) == count:
             break
-    return upload_as_dict(upload, preview, table.sheets)
+    return upload_as_dict(session, upload, preview, table.sheets)
 
 
-def upload_as_dict(upload: Upload, preview: list[dict[str, str]], sheets: list[str]) -> dict[str, Any]:
-    """The JSON answer of an upload (API.md, plus the workbook's sheet and sheets)."""
+def upload_as_dict(
+    session: Session, upload: Upload, preview: list[dict[str, str]], sheets: list[str]
+) -> dict[str, Any]:
+    """The JSON answer of an upload (API.md, plus the workbook's sheet and sheets); the suggestion
+    may come from a saved mapping."""
     return {
         "upload_id": upload.id,
         "filename": upload.filename,
@@ -110,7 +113,7 @@ def upload_as_dict(upload: Upload, preview: list[dict[str, str]], sheets: list[s
         "headers": list(upload.headers),
         "row_count": upload.row_count,
         "preview": preview,
-        "suggested_mapping": suggest_mapping(list(upload.headers), preview),
+        **suggestion(session, upload.tenant_id, list(upload.headers), preview),
         "sheet": upload.sheet,
         "sheets": sheets,
         "created_at": iso(upload.created_at),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,16 @@ from shared.rules import Problem, quoted, shown, whole_digits
 # plus the SIP device or URI. "extension" None means: to be generated.
 Draft = dict[str, Any]
 SIP_DEVICE, SIP_URI = "sip_device", "sip_uri"
+# The mapping keys of the SIP columns, as problems name them.
+SIP_DEVICE_KEY, SIP_URI_KEY = "sip.device", "sip.uri"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem of a row: the mapping key of the field it is about (None: the whole row), and what."""
+
+    field: str | None
+    message: str
 
 
 class References:
@@ -62,11 +73,17 @@ class References:
 
 
 def validate_row(row: Row, mapping: Mapping, refs: References) -> tuple[Draft, list[str]]:
-    """The row's draft and every problem found in it (an empty list means valid).
+    """The row's draft and every problem found in it (an empty list means valid)."""
+    draft, problems = row_problems(row, mapping, refs)
+    return draft, [p.message for p in problems]
+
+
+def row_problems(row: Row, mapping: Mapping, refs: References) -> tuple[Draft, list[RowProblem]]:
+    """The row's draft and every problem found in it, each with the field it is about.
 
     Only valid values enter the draft, so invalid ones never take part in duplicate checks.
     """
-    problems: list[str] = []
+    problems: list[RowProblem] = []
     draft: Draft = {}
     for f in FIELDS:
         source = mapping.source(f.key)
@@ -79,25 +96,25 @@ def validate_row(row: Row, mapping: Mapping, refs: References) -> tuple[Draft, l
         text = row.values.get(source.column, "").strip()
         if not text:
             if f.required:
-                problems.append(f"{f.label} is missing")
+                problems.append(RowProblem(f.key, f"{f.label} is missing"))
             continue
         try:
             draft[f.attribute] = f.check(text, f.label, refs)
         except Problem as problem:
-            problems.extend(problem.messages)
-    for attribute, column, label, check in (
-        (SIP_DEVICE, mapping.device_column, "PBX device", rules.device),
-        (SIP_URI, mapping.uri_column, "SIP URI", rules.sip_uri),
+            problems.extend(RowProblem(f.key, message) for message in problem.messages)
+    for attribute, key, column, label, check in (
+        (SIP_DEVICE, SIP_DEVICE_KEY, mapping.device_column, "PBX device", rules.device),
+        (SIP_URI, SIP_URI_KEY, mapping.uri_column, "SIP URI", rules.sip_uri),
     ):
         draft[attribute] = None
         if column is None:
             continue
         text = row.values.get(column, "").strip()
         if not text:
-            problems.append(f"{label} is missing")
+            problems.append(RowProblem(key, f"{label} is missing"))
             continue
         try:
             draft[attribute] = check(text, label, refs)
         except Problem as problem:
-            problems.extend(problem.messages)
+            problems.extend(RowProblem(key, message) for message in problem.messages)
     return draft, problems

@@ -413,6 +413,22 @@ class ImportActions:
             time.sleep(0.2)
         raise AssertionError(f"import {job_id} did not finish: {status}")
 
+    def wait_settled(self, job_id: str, timeout: float = 90) -> dict:
+        """Wait until nothing moves the import on by itself: ended, undone, no regeneration running."""
+        from shared.progress import settled
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(job_id)
+            if settled(status):
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"import {job_id} did not settle: {status}")
+
+    def post(self, job_id: str, action: str, body: dict | None = None):
+        """POST /api/v1/imports/<id>/<action> (undo, regenerate-passwords, retry, ...)."""
+        return self.client.post(f"/api/v1/imports/{job_id}/{action}", headers=self.auth, json=body)
+
     def run(self, data: bytes, mapping: dict, filename: str = "users.csv", dry_run: bool = False) -> dict:
         """Upload, start and wait; returns the final status."""
         up = self.upload(data, filename)

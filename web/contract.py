@@ -91,9 +91,11 @@ class Endpoint:
     caller: Caller
     status: int
     answer: type[BaseModel] | None  # the JSON answer; None for a file or an empty answer
+    also: tuple[int, ...]  # other success statuses with the same answer (200 for a save that replaced)
     media: str | None  # the answer's media type (None: no body)
     query: type[BaseModel] | None
     body: type[BaseModel] | None
+    body_required: bool  # False: a request without a body means the body model's defaults
     form: type[BaseModel] | None
     errors: dict[int, type[BaseModel] | None]  # status -> model (None: the contract's Error)
     headers: dict[str, str] = field(default_factory=dict)  # answer headers -> description
@@ -110,9 +112,11 @@ def route(
     *,
     answer: type[BaseModel] | None = None,
     status: int = 200,
+    also: tuple[int, ...] = (),
     media: str | None = JSON,
     query: type[BaseModel] | None = None,
     body: type[BaseModel] | None = None,
+    body_required: bool = True,
     form: type[BaseModel] | None = None,
     errors: tuple[int, ...] | dict[int, type[BaseModel] | None] = (),
     headers: dict[str, str] | None = None,
@@ -131,7 +135,8 @@ def route(
             if query is not None:
                 kwargs["query"] = parse(query, request.args.to_dict(), "invalid_parameter")
             if body is not None:
-                kwargs["body"] = parse(body, json_object(), "invalid_field")
+                sent = body_required or request.get_data()  # read, so a chunked body counts too
+                kwargs["body"] = parse(body, json_object() if sent else {}, "invalid_field")
             return view(**kwargs)
 
         guarded = api_auth(handle) if caller is Caller.ADMIN else handle
@@ -144,10 +149,12 @@ def route(
                 summary=summary or (view.__doc__ or endpoint).strip().splitlines()[0].rstrip("."),
                 caller=caller,
                 status=status,
+                also=also,
                 answer=answer,
                 media=media,
                 query=query,
                 body=body,
+                body_required=body_required,
                 form=form,
                 errors=_errors(method, rule, caller, query, body, form, errors),
                 headers=headers or {},

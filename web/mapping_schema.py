@@ -83,9 +83,20 @@ class SipBuiltinPbx(Strict):
     mode: Literal["builtin_pbx"]
 
 
+class SipClassicPbxSuggested(SipClassicPbx):
+    """In a suggestion from a saved mapping, the PBX domain is left out when it was deleted since."""
+
+    domain_id: Id | None = Field(default=None, description="a PBX domain of the tenant")
+
+
+SIP_DESCRIPTION = "SIP settings of every user; default webrtc"
 Sip = Annotated[
     SipWebrtc | SipClassicPbx | SipCustomUri | SipBuiltinPbx,
-    Field(discriminator="mode", description="SIP settings of every user; default webrtc"),
+    Field(discriminator="mode", description=SIP_DESCRIPTION),
+]
+SuggestedSip = Annotated[
+    SipWebrtc | SipClassicPbxSuggested | SipCustomUri | SipBuiltinPbx,
+    Field(discriminator="mode", description=SIP_DESCRIPTION),
 ]
 
 
@@ -122,7 +133,7 @@ def mapping_model(
         else:
             fields[f.key] = (kind | None, Field(default=None, description=_describe(f)))
     fields |= {
-        "sip": (Sip | None, None),
+        "sip": ((SuggestedSip if partial else Sip) | None, None),
         "auth_type": (
             AuthTypeName,
             Field(default="default", description="authentication type of every user"),

@@ -74,19 +74,9 @@ def _json(schema: dict[str, Any], description: str, media: str = JSON) -> dict[s
     return {"description": description, "content": {media: {"schema": schema}}}
 
 
-def _operation(e: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
-    path_parameters = _path(e.path)[1]
-    op: dict[str, Any] = {"operationId": e.name, "summary": e.summary}
-    if e.description:
-        op["description"] = e.description
-    parameters = path_parameters + (_query(e.query) if e.query is not None else [])
-    if parameters:
-        op["parameters"] = parameters
-    if e.body is not None:
-        op["requestBody"] = {"required": True, "content": {JSON: {"schema": refs[e.body]}}}
-    if e.form is not None:
-        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": refs[e.form]}}}
-    phrase = HTTPStatus(e.status).phrase
+def _success(e: Endpoint, status: int, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    """A success answer: its body (JSON, a file or none) and headers."""
+    phrase = HTTPStatus(status).phrase
     if e.media is None:
         ok: dict[str, Any] = {"description": phrase}
     elif e.answer is not None:
@@ -98,7 +88,22 @@ def _operation(e: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) -> dict
             name: {"description": text, "required": True, "schema": {"type": "string"}}
             for name, text in e.headers.items()
         }
-    op["responses"] = {str(e.status): ok} | {
+    return ok
+
+
+def _operation(e: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    path_parameters = _path(e.path)[1]
+    op: dict[str, Any] = {"operationId": e.name, "summary": e.summary}
+    if e.description:
+        op["description"] = e.description
+    parameters = path_parameters + (_query(e.query) if e.query is not None else [])
+    if parameters:
+        op["parameters"] = parameters
+    if e.body is not None:
+        op["requestBody"] = {"required": e.body_required, "content": {JSON: {"schema": refs[e.body]}}}
+    if e.form is not None:
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": refs[e.form]}}}
+    op["responses"] = {str(status): _success(e, status, refs) for status in (e.status, *e.also)} | {
         str(status): _json(refs[model or Error], HTTPStatus(status).phrase)
         for status, model in e.errors.items()
     }

@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import allocation, completion, creation, one_time_codes, row_check, scheduling
+from shared import allocation, completion, creation, one_time_codes, regeneration, row_check, scheduling, undo
 from shared import sessions as web_sessions
 from shared.auth import purge_expired_tokens
 from shared.errors import DomainError
@@ -95,10 +95,48 @@ def run_chunk(
     return created
 
 
-def fail(sessions: sessionmaker[Session], claim: Claim, reason: str) -> None:
-    """End the claim's job as failed with a reason a user can act on."""
+def run_undo(sessions: sessionmaker[Session], job_id: str, chunk: int, claim: Claim | None = None) -> int:
+    """Remove one chunk's users of an import being undone, and end the undo if it was the last."""
     with sessions.begin() as session:
-        completion.fail_job(session, claim.job_id, reason)
+        removed = undo.undo_chunk(session, job_id, chunk)
+        undo.finish_undo(session, job_id)
+        if claim is not None:
+            scheduling.finish(session, claim)
+    return removed
+
+
+def run_regeneration(
+    sessions: sessionmaker[Session], settings: Settings, job_id: str, chunk: int, claim: Claim | None = None
+) -> int:
+    """Give one chunk's users new passwords, and end the regeneration if it was the last."""
+    with sessions() as session:
+        found = regeneration.regeneration_work(session, job_id, chunk)
+    # Hashing is the slow part: done before the transaction opens, as creation does.
+    secrets = creation.make_secrets(settings, found[0]) if found else {}
+    done = 0
+    with sessions.begin() as session:
+        if found is not None:
+            done = regeneration.regenerate_chunk(session, found[0], found[1], secrets)
+        regeneration.finish_regeneration(session, job_id)
+        if claim is not None:
+            scheduling.finish(session, claim)
+    return done
+
+
+# How a unit that cannot succeed ends its job's work: creation fails the import, an undo or a
+# regeneration stops and says why (the import itself stays as it ended).
+_HALT: dict[WorkKind, Callable[[Session, str, str], object]] = {
+    WorkKind.VALIDATE: completion.fail_job,
+    WorkKind.CREATE: completion.fail_job,
+    WorkKind.UNDO: undo.halt,
+    WorkKind.REGENERATE: regeneration.halt,
+}
+
+
+def fail(sessions: sessionmaker[Session], claim: Claim, reason: str) -> None:
+    """End the claim's work with a reason a user can act on."""
+    with sessions.begin() as session:
+        _HALT[claim.kind](session, claim.job_id, reason)
         scheduling.finish(session, claim)
 
 
@@ -116,6 +154,10 @@ def run_slot(
             chunks = run_validation(sessions, settings, claim.job_id, claim)
             # This slot goes on by itself; the other processes get slots of their own for the new chunks.
             offer(min(len(chunks), settings.worker_processes) - 1)
+        elif claim.kind == WorkKind.UNDO:
+            run_undo(sessions, claim.job_id, claim.chunk, claim)
+        elif claim.kind == WorkKind.REGENERATE:
+            run_regeneration(sessions, settings, claim.job_id, claim.chunk, claim)
         else:
             run_chunk(sessions, settings, claim.job_id, claim.chunk, claim)
     except INFRASTRUCTURE:

@@ -54,6 +54,34 @@ def test_every_path_parameter_query_parameter_and_body_is_typed(doc):
     users = {p["name"]: p for p in doc["paths"][f"{API}/users"]["get"]["parameters"]}
     assert set(users) == {"page", "per_page", "q", "import_id"}
     assert users["page"]["schema"]["type"] == "integer"
+    rows = {p["name"]: p for p in doc["paths"][f"{API}/imports/{{job_id}}/rows"]["get"]["parameters"]}
+    assert set(rows) == {"job_id", "status", "page", "per_page"}
+    assert re.fullmatch(rows["status"]["schema"]["pattern"], "error,duplicate")
+    check = doc["paths"][f"{API}/imports/{{job_id}}/rows/{{row}}/check"]["post"]
+    assert {p["name"]: p["schema"]["type"] for p in check["parameters"]} == {
+        "job_id": "string",
+        "row": "integer",
+    }
+
+
+def test_what_came_after_the_help_page_is_typed(doc):
+    """Undo, regenerated passwords, failed rows, retries, saved mappings (API.md "Beyond the help page")."""
+    status = schema_of(doc, "ImportStatus")
+    assert {"undone", "undone_at", "retry_of", "retried_by", "regenerating", "regenerated"} <= set(
+        status["required"]
+    )
+    assert {"undoing", "undone"} <= set(schema_of(doc, "JobStatus")["enum"])
+    assert {"suggested_from", "suggestion_problems"} <= set(schema_of(doc, "UploadAnswer")["properties"])
+    for path, method in [("/undo", "post"), ("/regenerate-passwords", "post"), ("/retry", "post")]:
+        answers = doc["paths"][f"{API}/imports/{{job_id}}{path}"][method]["responses"]
+        assert answers["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/ImportStatus")
+        assert "409" in answers
+    retry = doc["paths"][f"{API}/imports/{{job_id}}/retry"]["post"]
+    assert retry["requestBody"]["required"] is False  # no body: every failed row, unchanged
+    saved = doc["paths"][f"{API}/mappings"]["post"]["responses"]
+    assert saved["201"] == saved["200"] | {"description": "Created"}
+    assert schema_of(doc, "SavedMapping")["properties"]["mapping"]["$ref"].endswith("/Mapping")
+    assert "204" in doc["paths"][f"{API}/mappings/{{mapping_id}}"]["delete"]["responses"]
 
 
 def test_the_mapping_follows_the_field_registry(doc):

@@ -23,7 +23,7 @@ from shared.passwords import verify_password
 from shared.settings import Settings
 from shared.tenants import create_admin, create_tenant
 from tests.builders import basic_mapping, parse_csv, to_csv
-from tests.conftest import ADMIN_PASSWORD, ImportActions, WorkerProcess
+from tests.conftest import ADMIN_PASSWORD, ImportActions, PausedWorker, WorkerProcess
 
 # Real hashing cost, so that a batch takes long enough for order to show.
 REAL_COST = {"argon2_memory_kib": 19456, "argon2_time_cost": 2}
@@ -33,6 +33,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def quiet_database(base_settings: Settings) -> Iterator[None]:
+    """The session's worker, which shares the database, takes no unit of these tests' jobs."""
+    paused = PausedWorker(base_settings)
+    yield
+    paused.resume()
 
 
 @pytest.fixture
@@ -125,7 +133,9 @@ def test_another_tenants_small_import_finishes_before_a_big_batch(
     assert len(later) >= 2, finished
 
 
-def test_a_job_whose_messages_vanished_is_found_by_the_sweep(base_settings, clean_db, session, own_redis):
+def test_a_job_whose_messages_vanished_is_found_by_the_sweep(
+    base_settings, clean_db, quiet_database, session, own_redis
+):
     settings = _settings(base_settings, own_redis, "lost", sweep_seconds=1, claim_timeout_seconds=5)
     actions = _client(settings)
     job = _start(actions, _rows("lost", 60))  # no worker yet: its message waits in Redis
@@ -146,7 +156,7 @@ def test_a_job_whose_messages_vanished_is_found_by_the_sweep(base_settings, clea
 
 
 def test_a_job_outlasts_its_database_going_away_longer_than_every_retry(
-    base_settings, database_url, clean_db, session, own_redis
+    base_settings, database_url, clean_db, quiet_database, session, own_redis
 ):
     if not database_url.startswith("postgresql"):
         pytest.skip("the outage is a PostgreSQL server cut away behind a proxy")

@@ -117,3 +117,27 @@ def test_units_of_finished_jobs_are_never_claimed(session, sessions):
     with sessions.begin() as s:
         assert scheduling.sweep(s, STALE).claimable == 0
     assert set(session.scalars(select(WorkItem.status))) == {WorkStatus.DONE}
+
+
+def test_undo_and_regeneration_units_are_claimed_only_while_their_job_wants_them(session, sessions):
+    a, _ = _tenants(session)
+    job = _job(session, a, chunks=0)
+    job.status = "succeeded"
+    scheduling.add_work(session, job, WorkKind.UNDO, 0, 10)
+    scheduling.add_work(session, job, WorkKind.REGENERATE, 0, 10)
+    session.commit()
+    assert _claim(sessions, "w1") is None  # an ended import: neither is wanted yet
+    session.execute(update(ImportJob).where(ImportJob.id == job.id).values(regenerating=True))
+    session.commit()
+    assert _claim(sessions, "w1").kind == WorkKind.REGENERATE
+    session.execute(
+        update(ImportJob).where(ImportJob.id == job.id).values(regenerating=False, status="undoing")
+    )
+    session.commit()
+    assert _claim(sessions, "w2").kind == WorkKind.UNDO
+    session.execute(update(ImportJob).where(ImportJob.id == job.id).values(status="undone"))
+    session.commit()
+    with sessions.begin() as s:
+        scheduling.sweep(s, STALE)  # nothing is wanted any more: every unit is closed
+    statuses = set(session.scalars(select(WorkItem.status).where(WorkItem.job_id == job.id)))
+    assert statuses == {WorkStatus.DONE}

@@ -33,7 +33,7 @@ def check_answers(app: Flask) -> list[str]:
         where = f"{request.method} {request.path} -> {status}"
         if endpoint is None:
             model = Error if request.path.startswith("/api/") and status >= 400 else None
-        elif status == endpoint.status:
+        elif status in (endpoint.status, *endpoint.also):
             model = endpoint.answer
         elif status in endpoint.errors:
             model = endpoint.errors[status] or Error

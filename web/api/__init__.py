@@ -9,7 +9,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def init_app(app: Flask) -> None:
     """Register the API's routes."""
-    from web.api import auth, imports, reference, users  # noqa: F401  (routes register on bp)
+    from web.api import auth, import_actions, imports, mappings, reference, users  # noqa: F401  (routes on bp)
     from web.security import csrf
 
     csrf.exempt(bp)  # token callers carry no CSRF token; api_auth checks cookie callers

@@ -22,7 +22,6 @@ from shared.jobs import (
     status_from_db,
     success_file,
 )
-from shared.models import FINAL_STATES as TERMINAL
 from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
@@ -34,6 +33,7 @@ from web.security import admin, tenant_id
 from web.services import celery, redis, settings
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LOCATION = {"Location": "the new import's status: /api/v1/imports/<id>"}
 SSE_MAX_SECONDS = 300  # the browser's EventSource reconnects by itself
 SSE_HEARTBEAT_SECONDS = 15
 
@@ -81,13 +81,13 @@ def upload_file() -> Any:
         session, settings(), admin().tenant_id, admin().id, file.filename, data, sheet
     )
     session.commit()
-    return jsonify(upload_as_dict(upload, found.preview, found.sheets)), 201
+    return jsonify(upload_as_dict(session, upload, found.preview, found.sheets)), 201
 
 
 @route(bp, "GET", "/uploads/<hex:upload_id>", answer=UploadAnswer)
 def show_upload(upload_id: str) -> Any:
     """The upload's answer again (for the mapping page after a reload)."""
-    return jsonify(upload_answer(settings(), get_upload(db(), admin().tenant_id, upload_id)))
+    return jsonify(upload_answer(db(), settings(), get_upload(db(), admin().tenant_id, upload_id)))
 
 
 @route(
@@ -98,7 +98,7 @@ def show_upload(upload_id: str) -> Any:
     answer=ImportStatus,
     status=202,
     errors=(404, 422),
-    headers={"Location": "the import's status: /api/v1/imports/<id>"},
+    headers=LOCATION,
     description="A mapping that names a column the file lacks, or an ID of another tenant, is refused "
     "with 422 invalid_mapping listing every problem (details: field and message), before any job is made.",
 )
@@ -106,6 +106,12 @@ def start_import(body: StartImport) -> Any:
     """Check the mapping, make the job and enqueue it; answers at once."""
     session = db()
     job = create_job(session, admin().tenant_id, admin().id, body.upload_id, body.mapping, body.dry_run)
+    return started(job)
+
+
+def started(job: ImportJob) -> Any:
+    """Commit a new job, then offer a worker slot, and answer 202 with its status."""
+    session = db()
     session.commit()  # commit first, then enqueue: the worker must find the job
     try:
         celery().send_task("imports.slot")  # a permission to work: the job waits in the database
@@ -164,7 +170,7 @@ def import_events(job_id: str) -> Response:
 
     def stream() -> Iterator[str]:
         yield _event(first)
-        if first["status"] in TERMINAL:
+        if progress.settled(first):
             return
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
@@ -178,13 +184,13 @@ def import_events(job_id: str) -> Response:
             if last != first:
                 yield _event(last)
             deadline = time.monotonic() + SSE_MAX_SECONDS
-            while last["status"] not in TERMINAL and time.monotonic() < deadline:
+            while not progress.settled(last) and time.monotonic() < deadline:
                 message = pubsub.get_message(timeout=SSE_HEARTBEAT_SECONDS)
                 if message is None:
                     yield ": keep-alive\n\n"
                     continue
                 data = json.loads(message["data"])
-                if data["status"] in TERMINAL:
+                if progress.settled(data):
                     data = final_status()
                 last = data
                 yield _event(data)
@@ -200,7 +206,7 @@ def import_events(job_id: str) -> Response:
 
 def _poll(read: Callable[[], dict[str, Any]], last: dict[str, Any]) -> Iterator[str]:
     deadline = time.monotonic() + SSE_MAX_SECONDS
-    while last["status"] not in TERMINAL and time.monotonic() < deadline:
+    while not progress.settled(last) and time.monotonic() < deadline:
         time.sleep(1)
         current = read()
         if current != last:
@@ -218,7 +224,14 @@ def download_errors(job_id: str) -> Response:
     return _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
 
 
-@route(bp, "GET", "/imports/<hex:job_id>/success.csv", media="text/csv", errors=(410,))
+@route(
+    bp,
+    "GET",
+    "/imports/<hex:job_id>/success.csv",
+    media="text/csv",
+    errors=(409, 410),
+    description="409 passwords_regenerating while new passwords are being made; 410 once they are destroyed.",
+)
 def download_success(job_id: str) -> Response:
     """The created users with their temporary passwords (recorded in the audit trail)."""
     session = db()
@@ -227,21 +240,32 @@ def download_success(job_id: str) -> Response:
     return _csv(data, f"success-{job_id}.csv")
 
 
-def _commit_and_publish(job: ImportJob) -> dict[str, Any]:
+def commit_and_publish(job: ImportJob) -> dict[str, Any]:
     """Commit the request's change to a job and tell its listeners."""
-    session = db()
-    session.commit()
-    status = status_from_db(session, job)
+    db().commit()
+    return publish_status(job)
+
+
+def publish_status(job: ImportJob) -> dict[str, Any]:
+    """Tell the job's listeners its status as the database has it."""
+    status = status_from_db(db(), job)
     progress.publish(redis(), status, job.tenant_id)
     return status
 
 
-@route(bp, "POST", "/imports/<hex:job_id>/acknowledge", answer=ImportStatus)
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/acknowledge",
+    answer=ImportStatus,
+    errors=(409,),
+    description="409 passwords_regenerating while new passwords are being made.",
+)
 def acknowledge_import(job_id: str) -> Any:
     """Destroy the temporary passwords (Continue)."""
     session = db()
     job = acknowledge(session, admin().tenant_id, admin().id, job_id)
-    return jsonify(_commit_and_publish(job))
+    return jsonify(commit_and_publish(job))
 
 
 @route(bp, "POST", "/imports/<hex:job_id>/cancel", answer=ImportStatus, status=202, errors=(409,))
@@ -249,4 +273,4 @@ def cancel_import(job_id: str) -> Any:
     """Stop before the next chunk; rows already created stay."""
     session = db()
     job = request_cancel(session, admin().tenant_id, admin().id, job_id)
-    return jsonify(_commit_and_publish(job)), 202
+    return jsonify(commit_and_publish(job)), 202

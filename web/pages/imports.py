@@ -42,4 +42,6 @@ def mapping_page(upload_id: str) -> Any:
 def import_page(import_id: str) -> Any:
     """Progress and Upload Result of one import; reloading it just reads the job again."""
     job = get_job(db(), admin().tenant_id, import_id)
-    return render_template("import.html", job=job, upload=job.upload)
+    return render_template(
+        "import.html", job=job, upload=job.upload, undo_window_hours=settings().undo_window_hours
+    )

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   const { api, errorMessage, show } = window.Dialer;
-  const FINAL = ["succeeded", "failed", "cancelled"];
+  const FINAL = ["succeeded", "failed", "cancelled", "undone"];
   const RUNNING = ["queued", "validating", "running"];
   const STATUS_TEXT = {
     queued: "Queued: waiting for a worker…",
@@ -11,10 +11,14 @@
     succeeded: "Finished.",
     failed: "The import failed.",
     cancelled: "Cancelled.",
+    undoing: "Undoing: removing the users of this import…",
+    undone: "Undone: the users of this import were removed.",
   };
+  // Nothing moves the status on by itself any more (an undo or a regeneration may start it again).
+  const settled = (status) => FINAL.includes(status.status) && !status.regenerating;
 
   const $ = (id) => document.getElementById(id);
-  let page, importId, dryRun, source = null, pollTimer = null, finished = false;
+  let page, importId, dryRun, source = null, pollTimer = null, finished = false, focused = false;
 
   function render(status) {
     if (finished) return;
@@ -32,10 +36,12 @@
     $("status-text").textContent = STATUS_TEXT[status.status] || status.status;
     page.dataset.status = status.status;
     show($("cancel"), RUNNING.includes(status.status) && !status.cancel_requested);
-    if (FINAL.includes(status.status)) {
+    if (!RUNNING.includes(status.status)) renderFinal(status);
+    // The page's other scripts (undo, regenerate, failed rows) follow the same status.
+    document.dispatchEvent(new CustomEvent("import:status", { detail: status }));
+    if (settled(status)) {
       finished = true;
       stop();
-      renderFinal(status);
     }
   }
 
@@ -53,6 +59,11 @@
     $("result-errors").textContent = status.errors ?? 0;
     show($("cancelled-note"), status.status === "cancelled");
     show($("failed-note"), status.status === "failed");
+    const undo = status.status === "undoing" || status.status === "undone";
+    if ($("undone-note")) {
+      $("undone-count").textContent = status.undone ?? 0;
+      show($("undone-note"), undo);
+    }
     const errors = $("download-errors");
     if (links.errors) errors.href = links.errors;
     show(errors, Boolean(links.errors));
@@ -60,11 +71,22 @@
     if (links.success && !dryRun) success.href = links.success;
     show(success, Boolean(links.success) && !dryRun);
     show($("password-warning"), Boolean(links.success) && !dryRun);
-    show($("passwords-gone"), !links.success && !dryRun && (status.created || 0) > 0);
+    show($("passwords-gone"), !links.success && !dryRun && (status.created || 0) > 0 && !undo && !status.regenerating);
     show($("result"), true);
-    $("result-heading").setAttribute("tabindex", "-1");
-    $("result-heading").focus();
+    if (!focused) {
+      focused = true;
+      $("result-heading").setAttribute("tabindex", "-1");
+      $("result-heading").focus();
+    }
   }
+
+  /* Follow the status again after an action started new work (undo, regeneration). */
+  function follow() {
+    finished = false;
+    stop();
+    listen();
+  }
+  window.DialerImport = { follow: follow };
 
   function stop() {
     if (source) { source.close(); source = null; }

@@ -216,6 +216,24 @@
       : errorMessage(result), items);
   }
 
+  /* The mapping came from a saved one: say which, and put what it chose that is gone beside its field. */
+  function mappedAs(name, problems) {
+    $("suggested-name").textContent = name || "";
+    show($("suggested-from"), Boolean(name));
+    problems.forEach((problem) => {
+      const box = document.querySelector('.field-error[data-error-for="' + CSS.escape(problem.field) + '"]');
+      if (box) {
+        box.textContent = problem.message;
+        show(box, true);
+      }
+      let control = $(CONTROLS[problem.field] || "");
+      if (control && control.classList.contains("source-select") && control.value === DIALER) {
+        control = $(control.id + "-value");
+      }
+      if (control) control.setAttribute("aria-invalid", "true");
+    });
+  }
+
   async function submit(dryRun) {
     clearErrors();
     const mapping = build();
@@ -274,14 +292,20 @@
     // A required field chosen in the dialer has no "not mapped": one entity for all unless a column is chosen.
     FIELDS.filter((f) => f.required && f.sources.includes("value")).forEach((f) => { $("map-" + f.key).value = DIALER; });
     let mapping = upload.data.suggested_mapping || {};
+    let kept = null;
     try {
-      const saved = JSON.parse(sessionStorage.getItem("mapping:" + uploadId) || "null");
-      if (saved) mapping = saved;
+      kept = JSON.parse(sessionStorage.getItem("mapping:" + uploadId) || "null");
+      if (kept) mapping = kept;
     } catch (err) { /* a damaged saved mapping: use the suggestion */ }
     apply(mapping);
     // The page ships both buttons disabled: they work only once the lists are filled and bound.
     [$("validate-only"), $("import-users")].forEach((b) => { b.disabled = false; });
+    if (!kept) mappedAs(upload.data.suggested_from, upload.data.suggestion_problems || []);
+    document.dispatchEvent(new CustomEvent("mapping:loaded", { detail: upload.data }));
   }
+
+  // For the saved mappings on this page (saved_mappings.js).
+  window.DialerMapping = { apply: apply, build: build, mappedAs: mappedAs, clearErrors: clearErrors, showProblems: showProblems };
 
   document.addEventListener("DOMContentLoaded", function () {
     FIELDS.forEach((f) => {
