@@ -210,6 +210,11 @@ def parse(model: type[BaseModel], data: dict[str, Any], code: str) -> Any:
         raise invalid(exc, code, getattr(model, "error_codes", {})) from None
 
 
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """Where a problem is, as the answers name it: `rows.2.values`."""
+    return ".".join(str(part) for part in loc)
+
+
 def invalid(exc: ValidationError, code: str, codes: dict[str, str] | None = None) -> DomainError:
     """A 400 listing the fields: `missing` (names) and `invalid` (field and message).
 
@@ -218,7 +223,7 @@ def invalid(exc: ValidationError, code: str, codes: dict[str, str] | None = None
     missing: list[str] = []
     bad: list[dict[str, str]] = []
     for problem in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in problem["loc"])
+        where = field_path(problem["loc"])
         if problem["type"] == "missing":
             missing.append(where)
         else:

@@ -30,6 +30,7 @@ from shared.fields import Field as RegistryField
 from shared.models import SIP_MODES, JobStatus, RowStatus, User
 from shared.saved_mappings import NAME_MAX
 from shared.users import MAX_PER_PAGE
+from web.contract import field_path
 from web.mapping_schema import Mapping, SuggestedMapping
 from web.schema_types import (
     MAX_PAGE,
@@ -399,7 +400,7 @@ def documented_mapping(raw: Any) -> None:
     except ValidationError as exc:
         raise InvalidMapping(
             [
-                {"field": ".".join(str(part) for part in p["loc"]), "message": p["msg"]}
+                {"field": field_path(p["loc"]), "message": p["msg"]}
                 for p in exc.errors(include_url=False, include_input=False)
             ]
         ) from None
