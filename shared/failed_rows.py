@@ -27,9 +27,9 @@ from shared.reader import Row
 from shared.result_files import csv_bytes
 from shared.settings import Settings
 from shared.uploads import open_upload, store_upload
+from shared.users import MAX_PER_PAGE
 from shared.validation import SIP_DEVICE_KEY, SIP_URI_KEY, References, RowProblem, row_problems
 
-MAX_PER_PAGE = 200
 RETRIED = (RowStatus.ERROR, RowStatus.DUPLICATE)
 RETRY_SUFFIX = " (failed rows)"
 
@@ -43,18 +43,6 @@ class RowsPage:
     page: int
     per_page: int
     columns: list[str]  # the file's columns the mapping reads, in file order: what a fix may change
-
-
-def parse_statuses(raw: str | None) -> list[RowStatus] | None:
-    """`error`, or several separated by commas (`error,duplicate`); None or empty means every row."""
-    if not raw:
-        return None
-    wanted = [part.strip() for part in raw.split(",") if part.strip()]
-    unknown = [part for part in wanted if part not in set(RowStatus)]
-    if unknown:
-        allowed = ", ".join(s.value for s in RowStatus)
-        raise DomainError("invalid_parameter", f'status "{unknown[0]}" is not one of {allowed}.')
-    return [RowStatus(part) for part in wanted]
 
 
 def column_of(mapping: Mapping, field: str | None) -> str | None:

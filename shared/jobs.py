@@ -29,6 +29,7 @@ from shared.models import (
 from shared.result_files import SIP_HEADER, SuccessRow, errors_csv, success_csv
 from shared.scheduling import add_work
 from shared.settings import Settings
+from shared.timestamps import iso
 from shared.uploads import get_upload, open_upload
 
 # success.csv: the required fields before the password (API.md's columns), optional ones after it.
@@ -142,9 +143,9 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
         "status": job.status,
         "dry_run": job.dry_run,
         **counts,
-        "created_at": job.created_at.isoformat(),
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
         "error": job.error,
         "filename": job.upload.filename,
         "upload_id": job.upload_id,
@@ -153,16 +154,12 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
         "passwords_destroyed": job.passwords_destroyed_at is not None,
         "retry_of": job.retry_of,
         "retried_by": [retry.id for retry in job.retries],
-        "undone_at": _when(job.undone_at),
+        "undone_at": iso(job.undone_at),
         "regenerating": job.regenerating,
         "password_generation": job.password_generation,
-        "passwords_regenerated_at": _when(job.passwords_regenerated_at),
+        "passwords_regenerated_at": iso(job.passwords_regenerated_at),
         "links": links,
     }
-
-
-def _when(moment: Any) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def status_from_db(session: Session, job: ImportJob) -> dict[str, Any]:

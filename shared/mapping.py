@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 
 from shared.errors import InvalidMapping
 from shared.fields import BY_KEY, FIELDS, Field, Source
-from shared.models import AUTH_TYPES, SIP_MODES, PbxDomain
+from shared.models import AUTH_TYPES, MAX_ID, SIP_MODES, PbxDomain
 from shared.reference import LABELS
 
 SETTINGS_KEYS = {"sip", "auth_type", "security", "digits_only_passwords"}
 HINTS_KEY = "columns"  # hints of the suggested mapping (SIP URI, device columns), ignored here
 SIP_LABELS = {"sip.device": "PBX device", "sip.uri": "SIP URI"}
+SESSION_TIMEOUT_MAX = 7 * 24 * 60  # minutes: a week
+LOCK_AFTER_MAX = 100  # failed logins
 
 
 @dataclass(frozen=True)
@@ -218,10 +220,12 @@ def _security(p: _Parser, raw: Any) -> Security | None:
         force = True
     return Security(
         allowed_networks=clean,
-        session_timeout_minutes=_positive(p, raw, "session_timeout_minutes", "Session timeout", 7 * 24 * 60),
+        session_timeout_minutes=_positive(
+            p, raw, "session_timeout_minutes", "Session timeout", SESSION_TIMEOUT_MAX
+        ),
         force_password_change=force,
         lock_after_failed_logins=_positive(
-            p, raw, "lock_after_failed_logins", "Lock after failed logins", 100
+            p, raw, "lock_after_failed_logins", "Lock after failed logins", LOCK_AFTER_MAX
         ),
     )
 
@@ -230,7 +234,7 @@ def check_mapping(session: Session, tenant_id: int, raw: Any, headers: list[str]
     """The parsed mapping, or InvalidMapping listing every problem (columns and IDs of the tenant)."""
     mapping, p = parse_mapping(raw, headers)
     for field_name, model, entity_id in p.ids:
-        entity = session.get(model, entity_id) if abs(entity_id) < 2**63 else None
+        entity = session.get(model, entity_id) if 1 <= entity_id <= MAX_ID else None
         if entity is None or entity.tenant_id != tenant_id:
             p.problem(field_name, f"{LABELS[model]} {entity_id} does not exist.")
     if p.problems or mapping is None:

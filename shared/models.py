@@ -91,6 +91,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Primary keys are INTEGER columns: PostgreSQL bounds them at 32 bits (SQLite at 64). A larger
+# number is never an id, and PostgreSQL refuses to compare a column with it.
+MAX_ID = 2**31 - 1
+
+
 def new_id() -> str:
     """Opaque public id for uploads and imports (not guessable, not sequential)."""
     return uuid.uuid4().hex

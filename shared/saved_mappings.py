@@ -20,6 +20,7 @@ from shared.mapping import HINTS_KEY, check_mapping, named_columns
 from shared.models import PbxDomain, SavedMapping, utcnow
 from shared.reference import LABELS
 from shared.suggest import suggest_mapping
+from shared.timestamps import iso
 
 NAME_MAX = 100
 
@@ -32,8 +33,8 @@ def as_dict(saved: SavedMapping) -> dict[str, Any]:
         "mapping": saved.mapping,
         "columns": list(saved.columns),
         "created_by": saved.created_by.username if saved.created_by else None,
-        "created_at": saved.created_at.isoformat(),
-        "updated_at": saved.updated_at.isoformat(),
+        "created_at": iso(saved.created_at),
+        "updated_at": iso(saved.updated_at),
     }
 
 

@@ -13,6 +13,7 @@ from shared.models import Upload
 from shared.reader import Inspection, Table, inspect_table, open_table
 from shared.saved_mappings import suggestion
 from shared.settings import Settings
+from shared.timestamps import iso
 
 FILENAME_MAX = 255
 # Control and format characters (NUL, line breaks, zero-width, bidi overrides that disguise a name),
@@ -115,5 +116,5 @@ def upload_as_dict(
         **suggestion(session, upload.tenant_id, list(upload.headers), preview),
         "sheet": upload.sheet,
         "sheets": sheets,
-        "created_at": upload.created_at.isoformat(),
+        "created_at": iso(upload.created_at),
     }

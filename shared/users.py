@@ -17,6 +17,7 @@ from shared.fields import FIELDS
 from shared.models import User
 from shared.passwords import generate_password, hash_password
 from shared.settings import Settings
+from shared.timestamps import iso
 
 MAX_PER_PAGE = 200
 SEARCHABLE = [f for f in FIELDS if f.searchable]
@@ -45,12 +46,12 @@ def user_as_dict(user: User) -> dict[str, Any]:
             "second_factor_enrolled": user.totp_enrolled_at is not None,
             "locked": user.locked_at is not None,
             "failed_logins": user.failed_logins or 0,
-            "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+            "last_login_at": iso(user.last_login_at),
             "allowed_networks": user.allowed_networks,
             "session_timeout_minutes": user.session_timeout_minutes,
             "lock_after_failed_logins": user.lock_after_failed_logins,
             "must_change_password": user.must_change_password,
-            "created_at": user.created_at.isoformat(),
+            "created_at": iso(user.created_at),
             "import_id": user.import_id,
         }
     )

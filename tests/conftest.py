@@ -177,11 +177,15 @@ def session(clean_db: None, sessions: sessionmaker[Session]) -> Iterator[Session
 
 @pytest.fixture
 def app(clean_db: None, base_settings: Settings):
+    """The web app; every JSON answer it gives in the test must match the contract's model for it."""
+    from tests.support.contract import check_answers
     from web import create_app
 
     app = create_app(base_settings)
     app.config.update(TESTING=True)
-    return app
+    violations = check_answers(app)
+    yield app
+    assert not violations, "answers that break the contract:\n" + "\n".join(violations)
 
 
 @pytest.fixture

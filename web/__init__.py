@@ -25,14 +25,30 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from web import api, cli, database, errors, headers, health, openapi, pages, security, services, sessions
+    from web import (
+        api,
+        bounded_json,
+        cli,
+        contract,
+        database,
+        errors,
+        headers,
+        health,
+        openapi,
+        pages,
+        security,
+        services,
+        sessions,
+    )
 
+    bounded_json.init_app(app)
     headers.init_app(app)
     database.init_app(app)
     sessions.init_app(app)
     services.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    contract.init_app(app)
     app.register_blueprint(health.bp)
     api.init_app(app)
     openapi.init_app(app)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from functools import cache
 from typing import Any
 
 from flask import Flask, current_app, jsonify, make_response, render_template, request
@@ -14,6 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.errors import DomainError
 from shared.sizes import size_text
+from web.contract import ENDPOINTS
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,17 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    """API paths, the contract's other paths (health checks), and callers that ask for JSON."""
+    return (
+        request.path.startswith("/api/")
+        or request.path in _contract_paths()
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+@cache
+def _contract_paths() -> frozenset[str]:
+    return frozenset(e.path for e in ENDPOINTS if "<" not in e.path)
 
 
 def _respond(status: int, code: str, message: str, details: Any = None) -> Any:
@@ -71,8 +84,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return _respond(exc.code or 500, code, exc.description or exc.name)
+        """Every other HTTP error, with the headers werkzeug gives it (405 carries Allow)."""
+        code = re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+        response = make_response(_respond(exc.code or 500, code, exc.description or exc.name))
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -7,19 +7,21 @@ from typing import Any
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from web.contract import Caller, route
 from web.database import db
+from web.schemas import Health, Readiness
 from web.services import celery, redis
 
 bp = Blueprint("health", __name__)
 
 
-@bp.get("/healthz")
+@route(bp, "GET", "/healthz", answer=Health, caller=Caller.ANYONE)
 def healthz() -> Any:
     """The web process is up."""
     return jsonify({"status": "ok"})
 
 
-@bp.get("/readyz")
+@route(bp, "GET", "/readyz", answer=Readiness, caller=Caller.ANYONE, errors={503: Readiness})
 def readyz() -> Any:
     """Database, Redis and at least one worker answer; otherwise name what is missing."""
     checks: dict[str, Any] = {}

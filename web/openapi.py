@@ -1,513 +1,156 @@
-"""The HTTP contract as an OpenAPI 3 document, built with apispec: GET /api/v1/openapi.json."""
+"""The HTTP contract as an OpenAPI 3.1 document, written from the route table: GET /api/v1/openapi.json.
+
+Nothing here lists an endpoint or a field: paths, parameters, bodies and answers come from the
+`route` declarations (web/contract.py) and their pydantic models (web/schemas.py), whose JSON
+Schema (2020-12) is OpenAPI 3.1's own.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from http import HTTPStatus
 from typing import Any
 
-from apispec import APISpec
-from flask import Flask, jsonify
+from flask import Blueprint, Flask, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from shared.models import RowStatus
+from web.contract import CONVERTERS, ENDPOINTS, JSON, Caller, Endpoint, route
+from web.schemas import Document, Error
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _json(ERROR, "Error") for code in codes}
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+OPENAPI_VERSION = "3.1.0"
+REF = "#/components/schemas/{model}"
+_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+_BINARY = {"type": "string", "format": "binary"}
 
 
-def _op(
-    summary: str,
-    ok: int = 200,
-    ok_schema: dict[str, Any] | None = None,
-    errors: tuple[int, ...] = (401, 404),
-    body: dict[str, Any] | None = None,
-    secured: bool = True,
-    content: str = "application/json",
-) -> dict:
-    responses: dict[str, Any] = {str(ok): _json(ok_schema or {"type": "object"})} | _errors(*errors)
-    if content != "application/json":
-        responses[str(ok)] = {"description": "OK", "content": {content: {"schema": {"type": "string"}}}}
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if not secured:
+class _Generator(GenerateJsonSchema):
+    """Pydantic's JSON Schema without a title on every field (the field's name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def _models(endpoints: list[Endpoint]) -> list[type[BaseModel]]:
+    found: dict[type[BaseModel], None] = {Error: None}
+    for e in endpoints:
+        for model in (e.answer, e.body, e.form, *e.errors.values()):
+            if model is not None:
+                found[model] = None
+    return list(found)
+
+
+def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    """The OpenAPI path of a Flask rule and its path parameters, typed by their converters."""
+    parameters = []
+    for match in _VARIABLE.finditer(rule):
+        converter = CONVERTERS.get(match["converter"] or "")
+        schema = dict(converter.schema) if converter is not None else {"type": "string"}  # type: ignore[attr-defined]
+        parameters.append({"name": match["name"], "in": "path", "required": True, "schema": schema})
+    return _VARIABLE.sub(lambda m: "{" + m["name"] + "}", rule), parameters
+
+
+def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(schema_generator=_Generator)
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        choices = [c for c in prop.pop("anyOf", []) if c != {"type": "null"}]
+        if choices:  # a query string cannot say null: an optional parameter is simply left out
+            prop = (choices[0] if len(choices) == 1 else {"anyOf": choices}) | prop
+        if prop.get("default", ...) is None:
+            del prop["default"]
+        parameter = {"name": name, "in": "query", "required": name in required}
+        if "description" in prop:
+            parameter["description"] = prop.pop("description")
+        parameters.append(parameter | {"schema": prop})
+    return parameters
+
+
+def _json(schema: dict[str, Any], description: str, media: str = JSON) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+def _success(e: Endpoint, status: int, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    """A success answer: its body (JSON, a file or none) and headers."""
+    phrase = HTTPStatus(status).phrase
+    if e.media is None:
+        ok: dict[str, Any] = {"description": phrase}
+    elif e.answer is not None:
+        ok = _json(refs[e.answer], phrase, e.media)
+    else:
+        ok = _json({"type": "string"} if e.media.startswith("text/") else _BINARY, phrase, e.media)
+    if e.headers:
+        ok["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in e.headers.items()
+        }
+    return ok
+
+
+def _operation(e: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    path_parameters = _path(e.path)[1]
+    op: dict[str, Any] = {"operationId": e.name, "summary": e.summary}
+    if e.description:
+        op["description"] = e.description
+    parameters = path_parameters + (_query(e.query) if e.query is not None else [])
+    if parameters:
+        op["parameters"] = parameters
+    if e.body is not None:
+        op["requestBody"] = {"required": e.body_required, "content": {JSON: {"schema": refs[e.body]}}}
+    if e.form is not None:
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": refs[e.form]}}}
+    op["responses"] = {str(status): _success(e, status, refs) for status in (e.status, *e.also)} | {
+        str(status): _json(refs[model or Error], HTTPStatus(status).phrase)
+        for status, model in e.errors.items()
+    }
+    if e.caller is Caller.ANYONE:
         op["security"] = []
     return op
 
 
-def build_spec() -> dict[str, Any]:
-    """The OpenAPI document of the API."""
-    spec = APISpec(title="Mass user creation API", version="1.0.0", openapi_version="3.0.3")
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.schema(
-        "Error",
-        {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}},
-                }
-            },
-        },
+def build_document(endpoints: list[Endpoint]) -> dict[str, Any]:
+    """The OpenAPI document of these endpoints."""
+    models = _models(endpoints)
+    keyed, definitions = models_json_schema(
+        [(m, "validation") for m in models], ref_template=REF, schema_generator=_Generator
     )
-    spec.components.schema(
-        "Mapping",
-        {
-            "type": "object",
-            "required": ["username", "email", "extension", "role"],
-            "additionalProperties": True,
-        },
-    )
-    spec.components.schema(
-        "ImportStatus",
-        {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "status": {
-                    "type": "string",
-                    "enum": [
-                        "queued",
-                        "validating",
-                        "running",
-                        "succeeded",
-                        "failed",
-                        "cancelled",
-                        "undoing",
-                        "undone",
-                    ],
-                },
-                "dry_run": {"type": "boolean"},
-                "total": {"type": "integer"},
-                "processed": {"type": "integer"},
-                "created": {"type": "integer"},
-                "duplicates": {"type": "integer"},
-                "errors": {"type": "integer"},
-                "percent": {"type": "integer"},
-                "error": {"type": "string", "nullable": True},
-                "undone": {"type": "integer", "description": "users an undo removed"},
-                "undone_at": {"type": "string", "nullable": True},
-                "retry_of": {
-                    "type": "string",
-                    "nullable": True,
-                    "description": "the import this one retries",
-                },
-                "retried_by": {"type": "array", "items": {"type": "string"}},
-                "regenerating": {"type": "boolean", "description": "new passwords are being made"},
-                "regenerated": {"type": "integer", "description": "users holding the newest passwords"},
-                "password_generation": {"type": "integer"},
-                "passwords_regenerated_at": {"type": "string", "nullable": True},
-                "links": {"type": "object"},
-            },
-        },
-    )
-    spec.components.schema(
-        "SavedMapping",
-        {
-            "type": "object",
-            "properties": {
-                "id": {"type": "integer"},
-                "name": {"type": "string"},
-                "mapping": {"$ref": "#/components/schemas/Mapping"},
-                "columns": {"type": "array", "items": {"type": "string"}},
-                "created_by": {"type": "string", "nullable": True},
-                "created_at": {"type": "string"},
-                "updated_at": {"type": "string"},
-            },
-        },
-    )
-    spec.components.schema(
-        "RowProblem",
-        {
-            "type": "object",
-            "properties": {
-                "field": {"type": "string", "nullable": True, "description": "mapping key; null: the row"},
-                "column": {
-                    "type": "string",
-                    "nullable": True,
-                    "description": "the file column it is read from",
-                },
-                "message": {"type": "string"},
-            },
-        },
-    )
-    status = {"$ref": "#/components/schemas/ImportStatus"}
-    upload = {
-        "type": "object",
-        "properties": {
-            "upload_id": {"type": "string"},
-            "filename": {"type": "string"},
-            "format": {"type": "string", "enum": ["csv", "xlsx"]},
-            "headers": {"type": "array", "items": {"type": "string"}},
-            "row_count": {"type": "integer"},
-            "preview": {"type": "array", "items": {"type": "object"}},
-            "suggested_mapping": {"type": "object", "description": "a mapping, possibly incomplete"},
-            "suggested_from": {
-                "type": "string",
-                "description": "the saved mapping the suggestion comes from",
-            },
-            "suggestion_problems": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
-                "description": "what the saved mapping chose that was deleted since (left out)",
-            },
-        },
-    }
-    items = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}}}}
-    p = spec.path
-    p("/healthz", operations={"get": _op("Liveness", errors=(), secured=False)})
-    p(
-        "/readyz",
-        operations={"get": _op("Readiness: database, Redis, a worker", errors=(503,), secured=False)},
-    )
-    p(
-        "/api/v1/auth/token",
-        operations={
-            "post": _op(
-                "Get a bearer token (admins); the answers ask for `code` and `new_password` as needed: "
-                "401 code_required, 403 enrolment_required, 403 password_change_required, "
-                "403 network_not_allowed, 403 admin_required, 423 account_locked, 401 invalid_credentials "
-                "or invalid_code, 503 code_not_sent or mail_unavailable",
-                errors=(400, 401, 403, 422, 423, 429, 503),
-                secured=False,
-                body={
-                    "type": "object",
-                    "required": ["tenant", "username", "password"],
-                    "properties": {
-                        "tenant": {"type": "string"},
-                        "username": {"type": "string"},
-                        "password": {"type": "string"},
-                        "code": {
-                            "type": "string",
-                            "description": "one-time code (authenticator, email) or a recovery code",
-                        },
-                        "new_password": {"type": "string", "minLength": 12},
-                    },
-                },
-                ok_schema={
-                    "type": "object",
-                    "properties": {
-                        "token": {"type": "string"},
-                        "expires_at": {"type": "string"},
-                        "recovery_codes": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "only when an authenticator was enrolled by this call; shown once",
-                        },
-                    },
-                },
-            ),
-            "delete": {
-                "summary": "Revoke the bearer token sent with this request",
-                "responses": {"204": {"description": "Revoked"}} | _errors(401),
-            },
-        },
-    )
-    for kind in ("roles", "desks", "skill-groups", "pbx-domains"):
-        p(f"/api/v1/{kind}", operations={"get": _op(f"List {kind}", ok_schema=items, errors=(401,))})
-        p(f"/api/v1/{kind}/{{id}}", operations={"get": _op(f"One of {kind}")})
-    p("/api/v1/users", operations={"get": _op("List users (page, per_page, q, import_id)", ok_schema=items)})
-    user = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "auth_type": {"type": "string", "enum": ["default", "disabled", "email_otp", "google_2fa"]},
-            "effective_auth_type": {"type": "string", "enum": ["disabled", "email_otp", "google_2fa"]},
-            "second_factor_enrolled": {"type": "boolean"},
-            "locked": {"type": "boolean"},
-            "failed_logins": {"type": "integer"},
-            "last_login_at": {"type": "string", "nullable": True},
-        },
-        "additionalProperties": True,
-    }
-    p("/api/v1/users/{id}", operations={"get": _op("One user", ok_schema=user)})
-    p(
-        "/api/v1/users/{id}/reset-password",
-        operations={
-            "post": _op("Reset a user's password (also unlocks it and ends its sessions and tokens)")
-        },
-    )
-    p(
-        "/api/v1/users/{id}/unlock",
-        operations={"post": _op("Unlock an account locked after failed logins", ok_schema=user)},
-    )
-    p(
-        "/api/v1/roles/{id}",
-        operations={
-            "patch": _op(
-                "Set a role's authentication default",
-                errors=(400, 401, 403, 404),
-                body={
-                    "type": "object",
-                    "required": ["auth_default"],
-                    "properties": {
-                        "auth_default": {
-                            "type": "string",
-                            "nullable": True,
-                            "enum": ["default", "disabled", "email_otp", "google_2fa"],
-                            "description": "default or null: the tenant's",
-                        }
-                    },
-                },
-            )
-        },
-    )
-    p("/api/v1/imports/template.csv", operations={"get": _op("CSV template", content="text/csv")})
-    p(
-        "/api/v1/imports/template.xlsx",
-        operations={
-            "get": _op(
-                "XLSX template", content="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            )
-        },
-    )
-    p(
-        "/api/v1/uploads",
-        operations={
-            "post": {
-                "summary": "Upload a CSV or XLSX file (multipart part `file`)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"file": {"type": "string", "format": "binary"}},
-                            }
-                        }
-                    },
-                },
-                "responses": {"201": _json(upload, "Created")} | _errors(400, 401, 413, 415),
-            }
-        },
-    )
-    p(
-        "/api/v1/uploads/{id}",
-        operations={"get": _op("An upload's headers, preview and suggested mapping", ok_schema=upload)},
-    )
-    p(
-        "/api/v1/imports",
-        operations={
-            "get": _op("The tenant's imports, newest first", ok_schema=items),
-            "post": _op(
-                "Start an import",
-                ok=202,
-                ok_schema=status,
-                errors=(400, 401, 404, 422),
-                body={
-                    "type": "object",
-                    "required": ["upload_id", "mapping"],
-                    "properties": {
-                        "upload_id": {"type": "string"},
-                        "mapping": {"$ref": "#/components/schemas/Mapping"},
-                        "dry_run": {"type": "boolean"},
-                    },
-                },
-            ),
-        },
-    )
-    p("/api/v1/imports/{id}", operations={"get": _op("Import status", ok_schema=status)})
-    p(
-        "/api/v1/imports/{id}/events",
-        operations={"get": _op("Progress as Server-Sent Events", content="text/event-stream")},
-    )
-    p("/api/v1/imports/{id}/errors.csv", operations={"get": _op("Error details", content="text/csv")})
-    p(
-        "/api/v1/imports/{id}/success.csv",
-        operations={
-            "get": _op("Success details with temporary passwords", content="text/csv", errors=(401, 404, 410))
-        },
-    )
-    p("/api/v1/imports/{id}/acknowledge", operations={"post": _op("Destroy the temporary passwords")})
-    p(
-        "/api/v1/imports/{id}/cancel",
-        operations={"post": _op("Cancel the import", ok=202, errors=(401, 404, 409))},
-    )
-    _beyond_the_help_page(p, status)
-    document = spec.to_dict()
-    document["security"] = [{"bearer": []}]
-    return document
-
-
-def _beyond_the_help_page(p: Any, status: dict[str, Any]) -> None:
-    """Undo, regenerated passwords, failed rows and retries, saved mappings (API.md)."""
-    problem = {"$ref": "#/components/schemas/RowProblem"}
-    saved = {"$ref": "#/components/schemas/SavedMapping"}
-    values = {"type": "object", "additionalProperties": {"type": "string"}, "description": "cells by column"}
-    p(
-        "/api/v1/imports/{id}/undo",
-        operations={
-            "post": _op(
-                "Remove the users this import created that still exist, within UNDO_WINDOW_HOURS of its end; "
-                "409 undo_not_allowed while it runs, after the window, or twice",
-                ok=202,
-                ok_schema=status,
-                errors=(401, 404, 409),
-            )
-        },
-        parameters=[_path("id", "string")],
-    )
-    p(
-        "/api/v1/imports/{id}/regenerate-passwords",
-        operations={
-            "post": _op(
-                "New temporary passwords for every user of the import that still exists (they must change "
-                "it, their sessions and tokens end); success.csv serves them; 409 regenerate_not_allowed "
-                "while the import or an undo runs, after an undo, or during another regeneration",
-                ok=202,
-                ok_schema=status,
-                errors=(401, 404, 409),
-            )
-        },
-        parameters=[_path("id", "string")],
-    )
-    row = {
-        "type": "object",
-        "properties": {
-            "row": {"type": "integer"},
-            "status": {"type": "string", "enum": [s.value for s in RowStatus]},
-            "values": values,
-            "messages": {"type": "array", "items": {"type": "string"}},
-            "problems": {"type": "array", "items": problem},
-        },
-    }
-    p(
-        "/api/v1/imports/{id}/rows",
-        operations={
-            "get": _op(
-                "A page of the import's rows with their original values and messages",
-                ok_schema={
-                    "type": "object",
-                    "properties": {
-                        "items": {"type": "array", "items": row},
-                        "total": {"type": "integer"},
-                        "page": {"type": "integer"},
-                        "per_page": {"type": "integer"},
-                        "columns": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-                errors=(400, 401, 404),
-            )
-            | {
-                "parameters": [
-                    _query("status", "error, duplicate, created, cancelled (several: comma separated)"),
-                    _query("page", "from 1", "integer"),
-                    _query("per_page", "1 to 200 (default 50)", "integer"),
-                ]
-            }
-        },
-        parameters=[_path("id", "string")],
-    )
-    p(
-        "/api/v1/imports/{id}/rows/{row}/check",
-        operations={
-            "post": _op(
-                "Check a row with corrected cells against the import's rules; every problem, per field",
-                ok_schema={
-                    "type": "object",
-                    "properties": {
-                        "row": {"type": "integer"},
-                        "valid": {"type": "boolean"},
-                        "problems": {"type": "array", "items": problem},
-                    },
-                },
-                errors=(400, 401, 404, 422),
-                body={"type": "object", "properties": {"values": values}},
-            )
-        },
-        parameters=[_path("id", "string"), _path("row", "integer")],
-    )
-    p(
-        "/api/v1/imports/{id}/retry",
-        operations={
-            "post": _op(
-                "A new import (same mapping, retry_of) of this import's error and duplicate rows with the "
-                "corrections applied; rows not listed go in unchanged",
-                ok=202,
-                ok_schema=status,
-                errors=(400, 401, 404, 409, 422, 503),
-                body={
-                    "type": "object",
-                    "properties": {
-                        "rows": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["row"],
-                                "properties": {"row": {"type": "integer"}, "values": values},
-                            },
-                        }
-                    },
-                },
-            )
-        },
-        parameters=[_path("id", "string")],
-    )
-    p(
-        "/api/v1/mappings",
-        operations={
-            "get": _op(
-                "The tenant's saved mappings, newest first",
-                ok_schema={"type": "object", "properties": {"items": {"type": "array", "items": saved}}},
-                errors=(401,),
-            ),
-            "post": _op(
-                "Save a mapping by name (201; 200 when it replaced the mapping of that name)",
-                ok=201,
-                ok_schema=saved,
-                errors=(400, 401, 422),
-                body={
-                    "type": "object",
-                    "required": ["name", "mapping"],
-                    "properties": {
-                        "name": {"type": "string", "maxLength": 100},
-                        "mapping": {"$ref": "#/components/schemas/Mapping"},
-                    },
-                },
-            ),
-        },
-    )
-    p(
-        "/api/v1/mappings/{id}",
-        operations={
-            "delete": {
-                "summary": "Forget a saved mapping",
-                "responses": {"204": {"description": "Deleted"}} | _errors(401, 404),
-            }
-        },
-        parameters=[_path("id", "integer")],
-    )
-
-
-def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    refs = {model: keyed[(model, "validation")] for model in models}
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        paths.setdefault(_path(e.path)[0], {})[e.method] = _operation(e, refs)
     return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": kind},
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Mass user creation API",
+            "version": "1.0.0",
+            "description": "Errors answer the JSON body of the `Error` schema. Ids in paths that are not "
+            "ids (not digits, past 64 bits, not 32 hex digits) answer 404 like ids that do not exist.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
     }
 
 
-def _path(name: str, kind: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+@cache
+def document() -> dict[str, Any]:
+    """The document of every registered endpoint (built on first use: views register on import)."""
+    return build_document(ENDPOINTS)
+
+
+@route(bp, "GET", "/openapi.json", answer=Document, caller=Caller.ANYONE)
+def openapi_document() -> Any:
+    """This document."""
+    return jsonify(document())
 
 
 def init_app(app: Flask) -> None:
     """Serve the document."""
-    document = build_spec()
-
-    @app.get("/api/v1/openapi.json")
-    def openapi_document() -> Any:
-        return jsonify(document)
+    app.register_blueprint(bp)

@@ -170,21 +170,21 @@ def test_openapi_document_lists_the_contract(client):
         "/api/v1/users",
         "/api/v1/uploads",
         "/api/v1/imports",
-        "/api/v1/imports/{id}/events",
-        "/api/v1/imports/{id}/success.csv",
-        "/api/v1/uploads/{id}",
-        "/api/v1/users/{id}/unlock",
-        "/api/v1/imports/{id}/undo",
-        "/api/v1/imports/{id}/regenerate-passwords",
-        "/api/v1/imports/{id}/rows",
-        "/api/v1/imports/{id}/rows/{row}/check",
-        "/api/v1/imports/{id}/retry",
+        "/api/v1/imports/{job_id}/events",
+        "/api/v1/imports/{job_id}/success.csv",
+        "/api/v1/uploads/{upload_id}",
+        "/api/v1/users/{user_id}/unlock",
+        "/api/v1/imports/{job_id}/undo",
+        "/api/v1/imports/{job_id}/regenerate-passwords",
+        "/api/v1/imports/{job_id}/rows",
+        "/api/v1/imports/{job_id}/rows/{row}/check",
+        "/api/v1/imports/{job_id}/retry",
         "/api/v1/mappings",
-        "/api/v1/mappings/{id}",
+        "/api/v1/mappings/{mapping_id}",
     ):
         assert path in doc["paths"], path
     assert {"post", "delete"} <= set(doc["paths"]["/api/v1/auth/token"])
-    assert "patch" in doc["paths"]["/api/v1/roles/{id}"]
+    assert "patch" in doc["paths"]["/api/v1/roles/{role_id}"]
 
 
 def test_healthz(client):

@@ -67,7 +67,8 @@ def test_failed_rows_are_listed_with_their_values_and_each_message_beside_its_co
     bad = imports.client.get(f"/api/v1/imports/{job['id']}/rows?status=broken", headers=imports.auth)
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_parameter"
     bad = imports.client.get(f"/api/v1/imports/{job['id']}/rows?per_page=1000", headers=imports.auth)
-    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_page"
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_parameter"
+    assert [p["field"] for p in bad.get_json()["error"]["details"]["invalid"]] == ["per_page"]
 
 
 def test_corrected_cells_are_checked_against_the_same_rules(imports, worker):
@@ -103,7 +104,9 @@ def test_corrected_cells_are_checked_against_the_same_rules(imports, worker):
         "details": [{"row": 3, "message": 'Row 3: the file has no column "Mail".'}],
     }
     assert check(99, {}).status_code == 404
-    assert check(3, "text").status_code == 422
+    typed = check(3, "text")  # the body's shape is checked before the row: 400 naming the field
+    assert typed.status_code == 400 and typed.get_json()["error"]["code"] == "invalid_field"
+    assert [p["field"] for p in typed.get_json()["error"]["details"]["invalid"]] == ["values"]
 
 
 def test_retrying_corrected_rows_creates_exactly_the_rest_with_the_same_mapping(imports, worker, session):
@@ -140,10 +143,20 @@ def test_retrying_corrected_rows_creates_exactly_the_rest_with_the_same_mapping(
 
 def test_bad_retries_are_refused_with_every_problem(imports, worker):
     job = imports.run(team(4, {1: {"Email": "a@"}}), mapping(imports))
+    # A body not shaped as documented is a 400 naming each bad place, before the rows are looked at.
     resp = imports.post(
         job["id"],
         "retry",
         {"rows": [{"row": 2, "values": {}}, {"row": 3, "values": {"Nope": "x", "Email": 5}}, "x"]},
+    )
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    assert error["code"] == "invalid_field"
+    assert [p["field"] for p in error["details"]["invalid"]] == ["rows.1.values.Email", "rows.2"]
+    assert imports.post(job["id"], "retry", {"rows": "all"}).status_code == 400
+    # Well shaped, it names every correction that does not fit this import.
+    resp = imports.post(
+        job["id"], "retry", {"rows": [{"row": 2, "values": {}}, {"row": 3, "values": {"Nope": "x"}}]}
     )
     assert resp.status_code == 422
     error = resp.get_json()["error"]
@@ -151,9 +164,7 @@ def test_bad_retries_are_refused_with_every_problem(imports, worker):
     assert error["details"] == [
         {"row": 2, "message": "Row 2 is not an error or duplicate row of this import."},
         {"row": 3, "message": 'Row 3: the file has no column "Nope".'},
-        {"row": None, "message": 'Item 3 of "rows" needs a row number ("row").'},
     ]
-    assert imports.post(job["id"], "retry", {"rows": "all"}).status_code == 422
     clean = imports.run(team(2, {}, prefix="clean"), mapping(imports))
     nothing = imports.post(clean["id"], "retry", {})
     assert nothing.status_code == 409 and nothing.get_json()["error"]["code"] == "retry_not_allowed"

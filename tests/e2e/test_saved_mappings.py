@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from shared.models import Desk, Role, Tenant
+from shared.models import Desk, PbxDomain, Role, Tenant
 from tests.builders import to_csv
 
 
@@ -82,34 +82,47 @@ def test_a_saved_mapping_naming_a_deleted_role_leaves_that_field_unmapped_and_sa
     tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
     temp = Role(tenant_id=tenant.id, name="Temporary", permissions=[])
     desk = Desk(tenant_id=tenant.id, name="Pop-up")
-    session.add_all([temp, desk])
+    pbx = PbxDomain(tenant_id=tenant.id, name="Old PBX", domain="old.pbx.example")
+    session.add_all([temp, desk, pbx])
     session.commit()
-    mapping = weekly(imports) | {"role": {"value": temp.id}, "desk": {"value": desk.id}}
+    sip = {"mode": "classic_pbx", "domain_id": pbx.id, "device": {"column": "Device"}}
+    mapping = weekly(imports) | {"role": {"value": temp.id}, "desk": {"value": desk.id}, "sip": sip}
     assert save(imports, "Seasonal", mapping).status_code == 201
     session.delete(temp)
+    session.delete(pbx)
     session.commit()
 
-    answer = upload(imports, ["Login", "Mail", "Ext", "Surname"])
+    answer = upload(imports, ["Login", "Mail", "Ext", "Surname", "Device"])
     assert answer["suggested_from"] == "Seasonal"
     assert "role" not in answer["suggested_mapping"]
     assert answer["suggested_mapping"]["desk"] == {"value": desk.id}
+    assert answer["suggested_mapping"]["sip"] == {"mode": "classic_pbx", "device": {"column": "Device"}}
     assert answer["suggestion_problems"] == [
         {
             "field": "role",
             "message": f'Role {temp.id} of the saved mapping "Seasonal" no longer exists; choose again.',
-        }
+        },
+        {
+            "field": "sip.domain_id",
+            "message": f'PBX domain {pbx.id} of the saved mapping "Seasonal" no longer exists; choose again.',
+        },
     ]
 
 
 def test_bad_saved_mappings_are_refused_with_what_is_wrong(imports, client, session):
     blank = save(imports, "  ", weekly(imports))
-    assert blank.status_code == 422 and blank.get_json()["error"]["code"] == "invalid_name"
-    assert save(imports, "x" * 101, weekly(imports)).status_code == 422
+    assert blank.status_code == 400 and blank.get_json()["error"]["code"] == "invalid_name"
+    long = save(imports, "x" * 101, weekly(imports))
+    assert long.status_code == 400 and long.get_json()["error"]["code"] == "invalid_name"
     incomplete = save(imports, "Half", {"username": {"column": "Login"}})
     assert incomplete.status_code == 422
     error = incomplete.get_json()["error"]
     assert error["code"] == "invalid_mapping"
     assert {p["field"] for p in error["details"]} == {"email", "extension", "role"}
+    # What the parser would let through but the document does not describe is refused too.
+    odd = save(imports, "Odd", weekly(imports) | {"username": {"column": "Login", "note": "x"}})
+    assert odd.status_code == 422 and odd.get_json()["error"]["code"] == "invalid_mapping"
+    assert [p["field"] for p in odd.get_json()["error"]["details"]] == ["username.note"]
     foreign = save(imports, "Theirs", weekly(imports) | {"role": {"value": 987654}})
     assert foreign.status_code == 422
     assert foreign.get_json()["error"]["details"] == [

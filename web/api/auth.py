@@ -8,47 +8,41 @@ from flask import jsonify, request
 
 from shared.accounts import Attempt, LoginRefused, log_in
 from shared.auth import issue_token, revoke_token
-from shared.errors import DomainError
 from web.api import bp
+from web.contract import Caller, route
 from web.database import db
 from web.mail import send_login_code
+from web.schemas import Token, TokenRequest
 from web.security import Unauthorized, client_address, limiter, login_limit
 from web.services import settings
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise DomainError("invalid_json", "Send a JSON object with Content-Type: application/json.")
-    return body
-
-
-def _optional_text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise DomainError("invalid_field", f"{name} must be a string.", {"field": name})
-    return value
-
-
-@bp.post("/auth/token")
+@route(
+    bp,
+    "POST",
+    "/auth/token",
+    body=TokenRequest,
+    answer=Token,
+    caller=Caller.ANYONE,
+    errors=(401, 403, 422, 423, 429),
+    description=(
+        "Every login step in one call; the answers ask for `code` and `new_password` as needed: "
+        "401 code_required (details.method), 403 enrolment_required (details.otpauth_uri, details.secret), "
+        "403 password_change_required, 403 network_not_allowed, 403 admin_required, 423 account_locked, "
+        "401 invalid_credentials or invalid_code, 422 password_too_short, password_too_long or "
+        "password_unchanged, 503 code_not_sent or mail_unavailable."
+    ),
+)
 @limiter.limit(login_limit)
-def create_token() -> Any:
+def create_token(body: TokenRequest) -> Any:
     """Exchange an admin's workspace, username and password (and code, new password) for a token."""
-    body = json_body()
-    fields = {name: body.get(name) for name in ("tenant", "username", "password")}
-    missing = [name for name, value in fields.items() if not isinstance(value, str) or not value]
-    if missing:
-        raise DomainError("missing_fields", "Missing: " + ", ".join(missing), {"missing": missing})
     attempt = Attempt(
-        tenant=fields["tenant"],
-        username=fields["username"],
-        password=fields["password"],
+        tenant=body.tenant,
+        username=body.username,
+        password=body.password,
         address=client_address(),
-        code=_optional_text(body, "code"),
-        new_password=_optional_text(body, "new_password"),
+        code=body.code or None,
+        new_password=body.new_password or None,
     )
     session = db()
     try:
@@ -68,7 +62,7 @@ def create_token() -> Any:
     return response
 
 
-@bp.delete("/auth/token")
+@route(bp, "DELETE", "/auth/token", status=204, media=None, caller=Caller.TOKEN)
 def delete_token() -> Any:
     """Revoke the bearer token this request carries."""
     header = request.headers.get("Authorization", "")

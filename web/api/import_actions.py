@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
 from shared import failed_rows
 from shared.jobs import get_job
@@ -12,11 +12,11 @@ from shared.models import ImportJob
 from shared.regeneration import request_regeneration
 from shared.undo import request_undo
 from web.api import bp
-from web.api.auth import json_body
-from web.api.imports import commit_and_publish, publish_status, started
-from web.api.users import int_arg
+from web.api.imports import LOCATION, commit_and_publish, publish_status, started
+from web.contract import route
 from web.database import db
-from web.security import admin, api_auth, tenant_id
+from web.schemas import ImportStatus, Retry, RowCheck, RowCheckAnswer, RowPage, RowsQuery
+from web.security import admin, tenant_id
 from web.services import offer_slots, settings
 
 
@@ -27,34 +27,44 @@ def _queued(job: ImportJob, units: int) -> Any:
     return jsonify(status), 202
 
 
-@bp.post("/imports/<job_id>/undo")
-@api_auth
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/undo",
+    answer=ImportStatus,
+    status=202,
+    errors=(409,),
+    description="The status becomes undoing, then undone with `undone` (a count). 409 undo_not_allowed "
+    "while the import runs, after UNDO_WINDOW_HOURS, during a regeneration, or when undone already.",
+)
 def undo_import(job_id: str) -> Any:
     """Remove the users this import created that still exist (within UNDO_WINDOW_HOURS of its end)."""
     job, units = request_undo(db(), settings(), admin().tenant_id, admin().id, job_id)
     return _queued(job, units)
 
 
-@bp.post("/imports/<job_id>/regenerate-passwords")
-@api_auth
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/regenerate-passwords",
+    answer=ImportStatus,
+    status=202,
+    errors=(409,),
+    description="Each user must change it at the next login; their sessions and tokens end; success.csv "
+    "serves the new ones once `regenerating` is false. 409 regenerate_not_allowed while the import or an "
+    "undo runs, after an undo, during another regeneration, or when none of its users exists.",
+)
 def regenerate_passwords(job_id: str) -> Any:
     """New temporary passwords for every user of the import that still exists."""
     job, units = request_regeneration(db(), admin().tenant_id, admin().id, job_id)
     return _queued(job, units)
 
 
-@bp.get("/imports/<job_id>/rows")
-@api_auth
-def import_rows(job_id: str) -> Any:
+@route(bp, "GET", "/imports/<hex:job_id>/rows", query=RowsQuery, answer=RowPage)
+def import_rows(job_id: str, query: RowsQuery) -> Any:
     """A page of the import's rows with their original values and messages (status filters them)."""
     found = failed_rows.list_rows(
-        db(),
-        settings(),
-        tenant_id(),
-        job_id,
-        failed_rows.parse_statuses(request.args.get("status")),
-        page=int_arg("page", 1),
-        per_page=int_arg("per_page", 50),
+        db(), settings(), tenant_id(), job_id, query.status, page=query.page, per_page=query.per_page
     )
     return jsonify(
         {
@@ -67,20 +77,38 @@ def import_rows(job_id: str) -> Any:
     )
 
 
-@bp.post("/imports/<job_id>/rows/<int:row>/check")
-@api_auth
-def check_import_row(job_id: str, row: int) -> Any:
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/rows/<id:row>/check",
+    body=RowCheck,
+    answer=RowCheckAnswer,
+    errors=(422,),
+    description="404 for a row the import does not have; 422 invalid_values for a column the file lacks.",
+)
+def check_import_row(job_id: str, row: int, body: RowCheck) -> Any:
     """Check a row with corrected cells against the import's rules; every problem, per field."""
-    body = json_body()
-    return jsonify(failed_rows.check_row(db(), settings(), tenant_id(), job_id, row, body.get("values")))
+    return jsonify(failed_rows.check_row(db(), settings(), tenant_id(), job_id, row, body.values))
 
 
-@bp.post("/imports/<job_id>/retry")
-@api_auth
-def retry_import(job_id: str) -> Any:
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/retry",
+    body=Retry,
+    body_required=False,
+    answer=ImportStatus,
+    status=202,
+    errors=(409, 422),
+    headers=LOCATION,
+    description="The new import has the same mapping and `retry_of` = this id. 409 retry_not_allowed for a "
+    "dry run, an import still running, or one without error or duplicate rows; 422 invalid_retry lists "
+    "every correction that names another row or a column the file lacks.",
+)
+def retry_import(job_id: str, body: Retry) -> Any:
     """A new import of the error and duplicate rows, with the corrections applied; same mapping."""
-    body = json_body() if request.get_data() else {}  # no body: every failed row, unchanged
-    job = failed_rows.retry(db(), settings(), admin().tenant_id, admin().id, job_id, body.get("rows"))
+    fixes = None if body.rows is None else [fix.model_dump() for fix in body.rows]
+    job = failed_rows.retry(db(), settings(), admin().tenant_id, admin().id, job_id, fixes)
     answer = started(job)
     publish_status(get_job(db(), tenant_id(), job_id))  # its status now names the retry
     return answer

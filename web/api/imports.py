@@ -11,7 +11,7 @@ from flask import Response, jsonify, request, stream_with_context, url_for
 from redis.exceptions import RedisError
 
 from shared import progress
-from shared.errors import DomainError, FileRejected, Unavailable
+from shared.errors import FileRejected, Unavailable
 from shared.jobs import (
     acknowledge,
     create_job,
@@ -26,12 +26,14 @@ from shared.models import ImportJob
 from shared.templates import template_csv, template_xlsx
 from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
 from web.api import bp
-from web.api.auth import json_body
+from web.contract import route
 from web.database import close_db, db, sessions
-from web.security import admin, api_auth, tenant_id
+from web.schemas import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
+from web.security import admin, tenant_id
 from web.services import celery, redis, settings
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LOCATION = {"Location": "the new import's status: /api/v1/imports/<id>"}
 SSE_MAX_SECONDS = 300  # the browser's EventSource reconnects by itself
 SSE_HEARTBEAT_SECONDS = 15
 
@@ -44,15 +46,13 @@ def _csv(data: bytes, filename: str) -> Response:
     )
 
 
-@bp.get("/imports/template.csv")
-@api_auth
+@route(bp, "GET", "/imports/template.csv", media="text/csv")
 def template_csv_file() -> Response:
     """A header row with every field and one example row."""
     return _csv(template_csv(), "users-template.csv")
 
 
-@bp.get("/imports/template.xlsx")
-@api_auth
+@route(bp, "GET", "/imports/template.xlsx", media=XLSX_TYPE)
 def template_xlsx_file() -> Response:
     """The same template as XLSX."""
     return Response(
@@ -62,8 +62,7 @@ def template_xlsx_file() -> Response:
     )
 
 
-@bp.post("/uploads")
-@api_auth
+@route(bp, "POST", "/uploads", form=UploadForm, answer=UploadAnswer, status=201, errors=(415,))
 def upload_file() -> Any:
     """Check and keep a CSV or XLSX file (of a workbook, the sheet named `sheet`); answer with its preview."""
     file = request.files.get("file")
@@ -85,26 +84,28 @@ def upload_file() -> Any:
     return jsonify(upload_as_dict(session, upload, found.preview, found.sheets)), 201
 
 
-@bp.get("/uploads/<upload_id>")
-@api_auth
+@route(bp, "GET", "/uploads/<hex:upload_id>", answer=UploadAnswer)
 def show_upload(upload_id: str) -> Any:
     """The upload's answer again (for the mapping page after a reload)."""
     return jsonify(upload_answer(db(), settings(), get_upload(db(), admin().tenant_id, upload_id)))
 
 
-@bp.post("/imports")
-@api_auth
-def start_import() -> Any:
+@route(
+    bp,
+    "POST",
+    "/imports",
+    body=StartImport,
+    answer=ImportStatus,
+    status=202,
+    errors=(404, 422),
+    headers=LOCATION,
+    description="A mapping that names a column the file lacks, or an ID of another tenant, is refused "
+    "with 422 invalid_mapping listing every problem (details: field and message), before any job is made.",
+)
+def start_import(body: StartImport) -> Any:
     """Check the mapping, make the job and enqueue it; answers at once."""
-    body = json_body()
-    upload_id = body.get("upload_id")
-    if not isinstance(upload_id, str) or not upload_id:
-        raise DomainError("missing_fields", "upload_id is required.", {"missing": ["upload_id"]})
-    dry_run = body.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise DomainError("invalid_parameter", "dry_run must be true or false.")
     session = db()
-    job = create_job(session, admin().tenant_id, admin().id, upload_id, body.get("mapping"), dry_run)
+    job = create_job(session, admin().tenant_id, admin().id, body.upload_id, body.mapping, body.dry_run)
     return started(job)
 
 
@@ -126,8 +127,7 @@ def started(job: ImportJob) -> Any:
     return jsonify(body_out), 202, {"Location": location}
 
 
-@bp.get("/imports")
-@api_auth
+@route(bp, "GET", "/imports", answer=ImportList)
 def imports_index() -> Any:
     """The tenant's imports, newest first."""
     return jsonify({"items": list_jobs(db(), admin().tenant_id)})
@@ -147,8 +147,7 @@ def _current_status(job_id: str) -> dict[str, Any]:
     return live if live is not None else _status_from_db(job_id)
 
 
-@bp.get("/imports/<job_id>")
-@api_auth
+@route(bp, "GET", "/imports/<hex:job_id>", answer=ImportStatus)
 def show_import(job_id: str) -> Any:
     """The job's status and counts: the many reads of a running job are answered from Redis as is."""
     body = progress.read_body(redis(), job_id, tenant_id())
@@ -157,8 +156,7 @@ def show_import(job_id: str) -> Any:
     return Response(body, mimetype="application/json")
 
 
-@bp.get("/imports/<job_id>/events")
-@api_auth
+@route(bp, "GET", "/imports/<hex:job_id>/events", media="text/event-stream")
 def import_events(job_id: str) -> Response:
     """Server-Sent Events: one `progress` event per change, ending with the final status."""
     tenant = tenant_id()
@@ -220,15 +218,20 @@ def _event(status: dict[str, Any]) -> str:
     return f"event: progress\ndata: {json.dumps(status)}\n\n"
 
 
-@bp.get("/imports/<job_id>/errors.csv")
-@api_auth
+@route(bp, "GET", "/imports/<hex:job_id>/errors.csv", media="text/csv")
 def download_errors(job_id: str) -> Response:
     """The rows that were not created, with their original columns, Row and Errors."""
     return _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
 
 
-@bp.get("/imports/<job_id>/success.csv")
-@api_auth
+@route(
+    bp,
+    "GET",
+    "/imports/<hex:job_id>/success.csv",
+    media="text/csv",
+    errors=(409, 410),
+    description="409 passwords_regenerating while new passwords are being made; 410 once they are destroyed.",
+)
 def download_success(job_id: str) -> Response:
     """The created users with their temporary passwords (recorded in the audit trail)."""
     session = db()
@@ -250,8 +253,14 @@ def publish_status(job: ImportJob) -> dict[str, Any]:
     return status
 
 
-@bp.post("/imports/<job_id>/acknowledge")
-@api_auth
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/acknowledge",
+    answer=ImportStatus,
+    errors=(409,),
+    description="409 passwords_regenerating while new passwords are being made.",
+)
 def acknowledge_import(job_id: str) -> Any:
     """Destroy the temporary passwords (Continue)."""
     session = db()
@@ -259,8 +268,7 @@ def acknowledge_import(job_id: str) -> Any:
     return jsonify(commit_and_publish(job))
 
 
-@bp.post("/imports/<job_id>/cancel")
-@api_auth
+@route(bp, "POST", "/imports/<hex:job_id>/cancel", answer=ImportStatus, status=202, errors=(409,))
 def cancel_import(job_id: str) -> Any:
     """Stop before the next chunk; rows already created stay."""
     session = db()

@@ -8,33 +8,40 @@ from flask import jsonify
 
 from shared.saved_mappings import as_dict, delete_mapping, list_mappings, save_mapping
 from web.api import bp
-from web.api.auth import json_body
+from web.contract import route
 from web.database import db
-from web.security import admin, api_auth, tenant_id
+from web.schemas import SavedMapping, SavedMappingList, SaveMapping, documented_mapping
+from web.security import admin, tenant_id
 
 
-@bp.get("/mappings")
-@api_auth
+@route(bp, "GET", "/mappings", answer=SavedMappingList)
 def mappings_index() -> Any:
     """The tenant's saved mappings, newest first."""
     return jsonify({"items": [as_dict(m) for m in list_mappings(db(), tenant_id())]})
 
 
-@bp.post("/mappings")
-@api_auth
-def mappings_save() -> Any:
-    """Save a mapping by name: 201 when new, 200 when it replaced the mapping of that name."""
-    body = json_body()
+@route(
+    bp,
+    "POST",
+    "/mappings",
+    body=SaveMapping,
+    answer=SavedMapping,
+    status=201,
+    also=(200,),
+    errors=(422,),
+    description="201 when new, 200 when it replaced the mapping of that name. 422 invalid_mapping lists "
+    "every problem (details: field and message), as for an import.",
+)
+def mappings_save(body: SaveMapping) -> Any:
+    """Save a mapping by name."""
     session = db()
-    saved, created = save_mapping(
-        session, admin().tenant_id, admin().id, body.get("name"), body.get("mapping")
-    )
+    saved, created = save_mapping(session, admin().tenant_id, admin().id, body.name, body.mapping)
+    documented_mapping(body.mapping)  # what it means is checked; its shape must be the documented one
     session.commit()
     return jsonify(as_dict(saved)), 201 if created else 200
 
 
-@bp.delete("/mappings/<int:mapping_id>")
-@api_auth
+@route(bp, "DELETE", "/mappings/<id:mapping_id>", media=None, status=204)
 def mappings_delete(mapping_id: int) -> Any:
     """Forget a saved mapping."""
     session = db()

@@ -4,36 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
-from shared.errors import DomainError
 from shared.users import get_user, list_users, reset_password, unlock_user, user_as_dict
 from web.api import bp
+from web.contract import route
 from web.database import db
-from web.security import admin, api_auth
+from web.schemas import TemporaryPassword, UserAnswer, UserPage, UsersQuery
+from web.security import admin
 from web.services import settings
 
 
-def int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit():
-        raise DomainError("invalid_parameter", f'{name} must be a whole number, got "{raw}".')
-    return int(raw)
-
-
-@bp.get("/users")
-@api_auth
-def users_index() -> Any:
-    """A page of the tenant's users, with search and an import filter."""
+@route(bp, "GET", "/users", query=UsersQuery, answer=UserPage)
+def users_index(query: UsersQuery) -> Any:
+    """A page of the tenant's users, newest first, with search and an import filter."""
     page = list_users(
         db(),
         admin().tenant_id,
-        page=int_arg("page", 1),
-        per_page=int_arg("per_page", 50),
-        q=request.args.get("q") or None,
-        import_id=request.args.get("import_id") or None,
+        page=query.page,
+        per_page=query.per_page,
+        q=query.q or None,
+        import_id=query.import_id,
     )
     return jsonify(
         {
@@ -45,17 +36,15 @@ def users_index() -> Any:
     )
 
 
-@bp.get("/users/<int:user_id>")
-@api_auth
+@route(bp, "GET", "/users/<id:user_id>", answer=UserAnswer)
 def users_show(user_id: int) -> Any:
     """One user of the tenant."""
     return jsonify(user_as_dict(get_user(db(), admin().tenant_id, user_id)))
 
 
-@bp.post("/users/<int:user_id>/reset-password")
-@api_auth
+@route(bp, "POST", "/users/<id:user_id>/reset-password", answer=TemporaryPassword)
 def users_reset_password(user_id: int) -> Any:
-    """A new temporary password, shown in this answer only."""
+    """A new temporary password, shown in this answer only (also unlocks; ends sessions and tokens)."""
     session = db()
     password = reset_password(session, settings(), admin().tenant_id, admin().id, user_id)
     session.commit()
@@ -64,8 +53,7 @@ def users_reset_password(user_id: int) -> Any:
     return response
 
 
-@bp.post("/users/<int:user_id>/unlock")
-@api_auth
+@route(bp, "POST", "/users/<id:user_id>/unlock", answer=UserAnswer)
 def users_unlock(user_id: int) -> Any:
     """Unlock an account locked after failed logins; answers the user."""
     session = db()

@@ -52,16 +52,19 @@ def browser_settings(request: pytest.FixtureRequest, database_url: str) -> Setti
 
 @pytest.fixture(scope="session")
 def live_server(request: pytest.FixtureRequest, browser_settings: Settings) -> Iterator[str]:
-    """The web app served on a free local port."""
+    """The web app served on a free local port; the pages' API answers are checked against the contract."""
+    from tests.support.contract import check_answers
     from web import create_app
 
     app = create_app(browser_settings)
+    violations = check_answers(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
+    assert not violations, "answers the pages got that break the contract:\n" + "\n".join(violations)
 
 
 @pytest.fixture(scope="session")
