@@ -135,6 +135,7 @@ class Settings:
     claim_timeout_seconds: int = 60
     sweep_seconds: int = 30
     outage_tolerance_seconds: int = 600
+    web_access_log: bool = False
     var_dir: Path = PROJECT_ROOT / "var"
     flower_port: int = 5555
     smtp_url: str = "smtp://127.0.0.1:8025"
@@ -169,6 +170,7 @@ class Settings:
             "claim_timeout_seconds": read.int("CLAIM_TIMEOUT_SECONDS", 60, 5),
             "sweep_seconds": read.int("SWEEP_SECONDS", 30, 1),
             "outage_tolerance_seconds": read.int("OUTAGE_TOLERANCE_SECONDS", 600, 0),
+            "web_access_log": read.bool("WEB_ACCESS_LOG", False),
             "flower_port": read.int("FLOWER_PORT", 5555, 1),
             "smtp_url": read.smtp_url("SMTP_URL", "smtp://127.0.0.1:8025"),
             "mail_from": env.get("MAIL_FROM") or "Dialer <no-reply@dialer.localhost>",
@@ -234,6 +236,7 @@ class Settings:
             "CLAIM_TIMEOUT_SECONDS": str(self.claim_timeout_seconds),
             "SWEEP_SECONDS": str(self.sweep_seconds),
             "OUTAGE_TOLERANCE_SECONDS": str(self.outage_tolerance_seconds),
+            "WEB_ACCESS_LOG": "true" if self.web_access_log else "false",
             "VAR_DIR": str(self.var_dir),
             "FLOWER_PORT": str(self.flower_port),
             "SMTP_URL": self.smtp_url,
