@@ -67,6 +67,17 @@ def _too_large_reason() -> tuple[str, str]:
     )
 
 
+def _unavailable(service: str, exc: Exception) -> Any:
+    """503 while a service we depend on is down: the request may simply be sent again."""
+    log.warning("%s unavailable path=%s error=%s", service, request.path, type(exc).__name__)
+    name = {"database": "The database", "redis": "Redis"}[service]
+    response = make_response(
+        _respond(503, f"{service}_unavailable", f"{name} does not answer right now; try again shortly.")
+    )
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
 
@@ -96,21 +107,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     @app.errorhandler(PoolTimeout)
     def _database_down(exc: Exception) -> Any:
-        log.warning("database unavailable path=%s error=%s", request.path, type(exc).__name__)
-        response = make_response(
-            _respond(503, "database_unavailable", "The database does not answer now; try again shortly.")
-        )
-        response.headers["Retry-After"] = "30"
-        return response
+        return _unavailable("database", exc)
 
     @app.errorhandler(RedisError)
     def _redis_down(exc: RedisError) -> Any:
-        log.warning("redis unavailable path=%s error=%s", request.path, type(exc).__name__)
-        response = make_response(
-            _respond(503, "redis_unavailable", "Redis does not answer right now; try again shortly.")
-        )
-        response.headers["Retry-After"] = "30"
-        return response
+        return _unavailable("redis", exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
