@@ -25,6 +25,7 @@ from honcho.manager import Manager
 
 from scripts.local_redis import redis_answers, redis_binary, safe_url, start_redis, stop_redis
 from shared.settings import PROJECT_ROOT, Settings, ensure_local_secrets, var_dir_of
+from web.database import THREADS_PER_PROCESS
 
 BIN = Path(sys.executable).parent  # the venv's executables sit beside its python
 READY_TIMEOUT_SECONDS = 180
@@ -60,7 +61,7 @@ def processes(settings: Settings, local_smtp: bool = False) -> dict[str, list[st
             "--worker-class",
             "gthread",
             "--threads",
-            "32",  # each open progress page (Server-Sent Events) holds a thread
+            str(THREADS_PER_PROCESS),  # each open progress page (Server-Sent Events) holds a thread
             "--bind",
             f"127.0.0.1:{settings.port}",
             # An access log line costs each request about a quarter of its time: opt in.
