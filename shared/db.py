@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from shared.settings import Settings
@@ -21,9 +21,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(settings: Settings | str, **kwargs: Any) -> Engine:
-    """Build the engine for the settings' DATABASE_URL (SQLite tuned for concurrent workers)."""
+def make_engine(settings: Settings | str, pooled: int | None = None, **kwargs: Any) -> Engine:
+    """Build the engine for the settings' DATABASE_URL (SQLite tuned for concurrent workers).
+
+    `pooled`: how many connections the pool keeps (one per thread that may query at once);
+    beyond them each checkout opens and closes a connection of its own.
+    """
     url = normalise_url(settings if isinstance(settings, str) else settings.database_url)
+    if pooled is not None and make_url(url).database not in (None, "", ":memory:"):
+        kwargs |= {"pool_size": pooled, "max_overflow": 8}  # in-memory SQLite has a pool of one
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
