@@ -11,6 +11,7 @@ from flask import Response, jsonify, request, stream_with_context, url_for
 from redis.exceptions import RedisError
 
 from shared import progress
+from shared.completion import fail_job
 from shared.errors import FileRejected, Unavailable
 from shared.jobs import (
     acknowledge,
@@ -116,9 +117,10 @@ def started(job: ImportJob) -> Any:
     try:
         celery().send_task("imports.slot")  # a permission to work: the job waits in the database
     except Exception as exc:
-        job.status, job.error = "failed", "The job queue did not answer; start the import again."
+        reason = "The job queue did not answer; start the import again."
+        fail_job(session, job.id, reason)
         session.commit()
-        raise Unavailable("queue_unavailable", job.error) from exc
+        raise Unavailable("queue_unavailable", reason) from exc
     status = status_from_db(session, job)
     location = url_for("api.show_import", job_id=job.id)
     body_out = {"id": job.id, "status": job.status, "links": {"self": location}} | {
