@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from shared.access_stamp import NEUTRAL
 from shared.audit import record
 from shared.models import MANAGE_USERS, ApiToken, Role, Tenant, User, utcnow
 from shared.passwords import hash_password, verify_password
-from shared.sessions import idle_minutes, touch_due
+from shared.sessions import idle_minutes, touch_due, touch_interval
 from shared.settings import Settings
 from shared.timestamps import aware
 
@@ -47,7 +48,8 @@ def password_matches(settings: Settings, user: User | None, password: str) -> bo
     return verify_password(settings, user.password_hash, password)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What the database keeps of a token (and what the web's token cache is keyed by)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -56,7 +58,9 @@ def issue_token(session: Session, settings: Settings, user: User) -> tuple[str, 
     token = secrets.token_urlsafe(32)
     now = utcnow()
     expires_at = now + timedelta(hours=settings.token_ttl_hours)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), expires_at=expires_at, last_used_at=now))
+    session.add(
+        ApiToken(user_id=user.id, token_hash=token_digest(token), expires_at=expires_at, last_used_at=now)
+    )
     return token, expires_at
 
 
@@ -67,6 +71,9 @@ class TokenCaller:
     user_id: int
     tenant_id: int
     is_admin: bool
+    # Until when this verdict holds without asking the database again: the token's expiry, or
+    # sooner the moment its last use is due to be written (which comes before its idle timeout).
+    holds_until: datetime
     touched: bool = False  # its last use was written: the caller commits
 
 
@@ -89,11 +96,13 @@ _TOKEN_CALLER = (
 )
 
 
-def caller_for_token(session: Session, settings: Settings, token: str) -> TokenCaller | None:
+def caller_for_token(
+    session: Session, settings: Settings, token: str, digest: str | None = None
+) -> TokenCaller | None:
     """The caller a live token speaks for, or None (unknown, expired, idle too long, revoked, locked)."""
     # Through the session's connection: the statement maps no objects, so the ORM's execution
     # path would only add to every API request (about a third of this look-up's time).
-    row = session.connection().execute(_TOKEN_CALLER, {"digest": _digest(token)}).first()
+    row = session.connection().execute(_TOKEN_CALLER, {"digest": digest or token_digest(token)}).first()
     now = utcnow()
     if row is None or aware(row.expires_at) <= now or row.locked_at is not None:
         return None
@@ -102,9 +111,17 @@ def caller_for_token(session: Session, settings: Settings, token: str) -> TokenC
     if now - last_used > timedelta(minutes=minutes):
         return None
     touched = touch_due(last_used, minutes)
-    if touched:  # the caller's transaction writes it
-        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-    return TokenCaller(row.user_id, row.tenant_id, MANAGE_USERS in (row.permissions or []), touched)
+    if touched:  # the caller's transaction writes it; a token's own last use changes no one's access
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == row.id)
+            .values(last_used_at=now)
+            .execution_options(**{NEUTRAL: True})
+        )
+        last_used = now
+    holds_until = min(aware(row.expires_at), last_used + touch_interval(minutes))
+    is_admin = MANAGE_USERS in (row.permissions or [])
+    return TokenCaller(row.user_id, row.tenant_id, is_admin, holds_until, touched)
 
 
 _TOKEN_ROW = (
@@ -114,7 +131,7 @@ _TOKEN_ROW = (
 
 def revoke_token(session: Session, token: str) -> bool:
     """Delete the token; False when it was not there."""
-    row = session.scalar(_TOKEN_ROW, {"digest": _digest(token)})
+    row = session.scalar(_TOKEN_ROW, {"digest": token_digest(token)})
     if row is None:
         return False
     record(session, row.user.tenant_id, row.user_id, "token.revoked", str(row.user_id))

@@ -18,6 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from shared import access_stamp
 from shared.models import SETTLED_STATES, JobStatus
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ RANK: dict[str, int] = {
     JobStatus.UNDONE: 5,
 }
 ORDER = ("rank", "processed", "generation", "step")  # compared in this order, each a number
+STORED = ("tenant", "at", "settled", "body")  # what a status read takes from the hash
 _PUBLISH = """
 for i = 1, 4 do
   local new = tonumber(ARGV[i])
@@ -110,12 +112,29 @@ def read(redis: Redis, job_id: str, tenant_id: int) -> dict[str, Any] | None:
     return json.loads(body) if body is not None else None
 
 
-def read_body(redis: Redis, job_id: str, tenant_id: int) -> str | None:
-    """The last published status as its JSON text (served as is), or None; see read()."""
+def read_with_stamp(redis: Redis, job_id: str) -> tuple[str | None, list[Any] | None]:
+    """The access stamp and the job's stored status (for read_body) in one round trip; Nones
+    when Redis does not answer. A status read by token needs nothing else from Redis."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(access_stamp.KEY)
+    pipe.hmget(hash_key(job_id), *STORED)
     try:
-        found = redis.hmget(hash_key(job_id), "tenant", "at", "settled", "body")
+        stamp, found = pipe.execute()
     except RedisError:
-        return None
+        return None, None
+    return (stamp.decode() if isinstance(stamp, bytes) else stamp), found
+
+
+def read_body(redis: Redis, job_id: str, tenant_id: int, found: list[Any] | None = None) -> str | None:
+    """The last published status as its JSON text (served as is), or None; see read().
+
+    `found`: the stored fields when read_with_stamp has already read them.
+    """
+    if found is None:
+        try:
+            found = redis.hmget(hash_key(job_id), *STORED)
+        except RedisError:
+            return None
     tenant, at, is_settled, body = (v.decode() if isinstance(v, bytes) else v for v in found)
     if body is None or tenant != str(tenant_id):
         return None

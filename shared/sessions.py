@@ -97,7 +97,11 @@ def idle_minutes(timeout_minutes: int | None, settings: Settings) -> int:
     return timeout_minutes or settings.session_timeout_minutes
 
 
+def touch_interval(minutes: int) -> timedelta:
+    """How often activity is written: every minute, more often for timeouts under four minutes."""
+    return min(timedelta(minutes=1), timedelta(minutes=minutes) / 4)
+
+
 def touch_due(touched_at: datetime, minutes: int) -> bool:
-    """Whether activity must be written now (at most every minute, sooner for short timeouts)."""
-    every = min(timedelta(minutes=1), timedelta(minutes=minutes) / 4)
-    return utcnow() - touched_at >= every
+    """Whether activity must be written now."""
+    return utcnow() - touched_at >= touch_interval(minutes)

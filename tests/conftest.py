@@ -22,6 +22,7 @@ from redis import Redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import access_stamp
 from shared.db import Base, make_engine, make_sessionmaker, normalise_url
 from shared.settings import PROJECT_ROOT, Settings
 from shared.tenants import seed_demo
@@ -141,8 +142,11 @@ def engine(base_settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
+def sessions(engine: Engine, base_settings: Settings) -> sessionmaker[Session]:
+    """The tests' own sessions: like the web's and the worker's, their access changes renew the stamp."""
+    factory = make_sessionmaker(engine)
+    access_stamp.watch(factory, Redis.from_url(base_settings.redis_url))
+    return factory
 
 
 @pytest.fixture
@@ -167,6 +171,7 @@ def clean_db(engine: Engine, base_settings: Settings, sessions: sessionmaker[Ses
     redis = Redis.from_url(base_settings.redis_url)
     for key in redis.scan_iter("import:*"):
         redis.delete(key)
+    access_stamp.renew(redis)  # the tables were emptied by hand: no cached token may outlive that
 
 
 @pytest.fixture

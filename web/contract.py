@@ -3,7 +3,8 @@
     @route(bp, "GET", "/users", query=UsersQuery, answer=UserPage)
     def users_index(query: UsersQuery) -> Any: ...
 
-`route` adds the URL rule, checks the caller (admins by default), parses the query and the
+`route` adds the URL rule, checks the caller (admins by default; `prefetch` may first read from
+Redis what the check and the view need, in one round trip), parses the query and the
 JSON body into their models (a 400 names every bad field) before the view runs, and records
 the endpoint in ENDPOINTS, from which web/openapi.py writes the document. Path ids use the
 `id` (64-bit integer) and `hex` (32 hex digits) converters: anything else never reaches a
@@ -121,6 +122,7 @@ def route(
     errors: tuple[int, ...] | dict[int, type[BaseModel] | None] = (),
     headers: dict[str, str] | None = None,
     caller: Caller = Caller.ADMIN,
+    prefetch: Callable[..., None] | None = None,
     name: str | None = None,
     summary: str | None = None,
     description: str = "",
@@ -140,6 +142,8 @@ def route(
             return view(**kwargs)
 
         guarded = api_auth(handle) if caller is Caller.ADMIN else handle
+        if prefetch is not None:
+            guarded = _prefetching(prefetch, guarded)
         blueprint.add_url_rule(rule, endpoint, guarded, methods=[method])
         ENDPOINTS.append(
             Endpoint(
@@ -164,6 +168,17 @@ def route(
         return view
 
     return decorate
+
+
+def _prefetching(prefetch: Callable[..., None], guarded: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `prefetch(**path)` before the caller is checked: reads the check can share a round trip with."""
+
+    @wraps(guarded)
+    def handle(**kwargs: Any) -> Any:
+        prefetch(**kwargs)
+        return guarded(**kwargs)
+
+    return handle
 
 
 def _errors(

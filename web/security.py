@@ -6,17 +6,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+from shared import access_stamp
 from shared import sessions as store
-from shared.auth import caller_for_token
+from shared.auth import TokenCaller, caller_for_token, token_digest
 from shared.errors import DomainError
 from shared.models import MANAGE_USERS, User
+from shared.token_cache import TokenCache
 from web.database import db
-from web.services import settings
+from web.services import redis, settings
 from web.sessions import ServerSession
 
 csrf = CSRFProtect()
@@ -55,6 +57,9 @@ def init_app(app: Flask) -> None:
     )
     csrf.init_app(app)
     limiter.init_app(app)
+    app.extensions["token_cache"] = TokenCache()
+    # Every commit of the app's sessions that changes someone's access renews the access stamp.
+    access_stamp.watch(app.extensions["db_sessions"], app.extensions["redis"])
     # Only the decorated routes (password and code checks) have limits, and their decorator checks
     # them; the extension's check before every request would only cost each API call its time.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
@@ -115,9 +120,7 @@ def current_admin() -> User | None:
 def _identify() -> None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        caller = caller_for_token(db(), settings(), header[7:].strip())
-        if caller is not None and caller.touched:
-            db().commit()  # the token's last use, for its idle timeout (written at most once a minute)
+        caller = _token_caller(header[7:].strip())
         g.auth_via, g.caller = "token", caller
         g.tenant_id = caller.tenant_id if caller else None
         g.admin_id = caller.user_id if caller else None
@@ -127,6 +130,31 @@ def _identify() -> None:
     g.auth_via, g.caller = "session", user
     g.tenant_id = user.tenant_id if user else None
     g.admin = user if is_admin(user) else None
+
+
+def _token_caller(token: str) -> TokenCaller | None:
+    """The caller of a bearer token: from this process's cache while the access stamp stands
+    (shared.token_cache), else from the database."""
+    cache: TokenCache = current_app.extensions["token_cache"]
+    digest = token_digest(token)
+    # A view's prefetch may have read the stamp already, in the round trip its own read needed.
+    stamp = g.pop("access_stamp", None) or access_stamp.read(redis())
+    caller = cache.get(digest, stamp)
+    if caller is not None:
+        return caller
+    stamp = stamp or access_stamp.current(redis())  # read before the check, never after it
+    caller = caller_for_token(db(), settings(), token, digest)
+    if caller is None:
+        return None
+    if caller.touched:
+        db().commit()  # the token's last use, for its idle timeout (written at most once a minute)
+    cache.put(digest, stamp, caller)
+    return caller
+
+
+def forget_token(token: str) -> None:
+    """Drop a token from this process's cache (the stamp tells the other processes)."""
+    current_app.extensions["token_cache"].drop(token_digest(token))
 
 
 def api_auth(view: F) -> F:

@@ -50,6 +50,8 @@ class DatabaseSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         """The session named by the cookie, or a new empty one."""
+        if "HTTP_COOKIE" not in request.environ:
+            return ServerSession()  # API clients with a token send no cookie: skip parsing any
         if request.path.startswith(app.static_url_path or "/static"):
             return ServerSession()  # static files never need the session
         sid = request.cookies.get(self.get_cookie_name(app))

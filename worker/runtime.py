@@ -11,6 +11,7 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import access_stamp
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
 
@@ -29,8 +30,14 @@ def engine() -> Engine:
 
 @cache
 def sessions() -> sessionmaker[Session]:
-    """The process's session factory; tasks own their transactions (`with sessions().begin()`)."""
-    return make_sessionmaker(engine())
+    """The process's session factory; tasks own their transactions (`with sessions().begin()`).
+
+    A commit that changes someone's access (an undo deleting users, a regeneration ending their
+    tokens) renews the access stamp, so the web checks those tokens again.
+    """
+    factory = make_sessionmaker(engine())
+    access_stamp.watch(factory, redis)  # the client is looked up at commit: after_fork replaces it
+    return factory
 
 
 @cache

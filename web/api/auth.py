@@ -13,7 +13,7 @@ from web.contract import Caller, route
 from web.database import db
 from web.mail import send_login_code
 from web.schemas import Token, TokenRequest
-from web.security import Unauthorized, client_address, limiter, login_limit
+from web.security import Unauthorized, client_address, forget_token, limiter, login_limit
 from web.services import settings
 
 
@@ -70,5 +70,6 @@ def delete_token() -> Any:
     session = db()
     if not token or not revoke_token(session, token):
         raise Unauthorized("unauthorized", "Send the bearer token to revoke in the Authorization header.")
-    session.commit()
+    session.commit()  # renews the access stamp: every process checks this token again
+    forget_token(token)  # this one at once, even if Redis did not take the stamp
     return "", 204

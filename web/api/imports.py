@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Response, jsonify, request, stream_with_context, url_for
+from flask import Response, g, jsonify, request, stream_with_context, url_for
 from redis.exceptions import RedisError
 
 from shared import progress
@@ -149,10 +149,16 @@ def _current_status(job_id: str) -> dict[str, Any]:
     return live if live is not None else _status_from_db(job_id)
 
 
-@route(bp, "GET", "/imports/<hex:job_id>", answer=ImportStatus)
+def _prefetch_status(job_id: str) -> None:
+    """A status read's one Redis round trip, before the caller is checked: the access stamp (which
+    lets the token check trust this process's cache) and the stored status (served only after it)."""
+    g.access_stamp, g.stored_status = progress.read_with_stamp(redis(), job_id)
+
+
+@route(bp, "GET", "/imports/<hex:job_id>", answer=ImportStatus, prefetch=_prefetch_status)
 def show_import(job_id: str) -> Any:
     """The job's status and counts: the many reads of a running job are answered from Redis as is."""
-    body = progress.read_body(redis(), job_id, tenant_id())
+    body = progress.read_body(redis(), job_id, tenant_id(), g.pop("stored_status", None))
     if body is None:
         return jsonify(_status_from_db(job_id))
     return Response(body, mimetype="application/json")
