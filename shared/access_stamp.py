@@ -38,22 +38,27 @@ _TOKEN_USE = frozenset({"last_used_at"})  # a token's own last use changes nobod
 def read(redis: Redis) -> str | None:
     """The current stamp; None when Redis has none or does not answer (then nothing is trusted)."""
     try:
-        value = redis.get(KEY)
+        return _get(redis)
     except RedisError:
         return None
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def current(redis: Redis) -> str | None:
-    """The current stamp, making one when Redis has none (a cold start, or Redis restarted empty)."""
-    value = read(redis)
-    if value is not None:
-        return value
+    """The current stamp, making one when Redis has none (a cold start, or Redis restarted empty);
+    None when Redis does not answer."""
     try:
-        redis.set(KEY, _new(), nx=True)  # of two processes starting at once, one stamp wins
+        value = _get(redis)
+        if value is None:
+            redis.set(KEY, _new(), nx=True)  # of two processes starting at once, one stamp wins
+            value = _get(redis)
     except RedisError:
         return None
-    return read(redis)
+    return value
+
+
+def _get(redis: Redis) -> str | None:
+    value = redis.get(KEY)
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def renew(redis: Redis) -> None:

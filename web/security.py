@@ -138,11 +138,13 @@ def _token_caller(token: str) -> TokenCaller | None:
     cache: TokenCache = current_app.extensions["token_cache"]
     digest = token_digest(token)
     # A view's prefetch may have read the stamp already, in the round trip its own read needed.
-    stamp = g.pop("access_stamp", None) or access_stamp.read(redis())
+    prefetched = "access_stamp" in g
+    stamp = g.pop("access_stamp") if prefetched else access_stamp.current(redis())
     caller = cache.get(digest, stamp)
     if caller is not None:
         return caller
-    stamp = stamp or access_stamp.current(redis())  # read before the check, never after it
+    if stamp is None and prefetched and not g.redis_failed:
+        stamp = access_stamp.current(redis())  # Redis had none: make one, before the check
     caller = caller_for_token(db(), settings(), token, digest)
     if caller is None:
         return None

@@ -153,12 +153,14 @@ def _prefetch_status(job_id: str) -> None:
     """A status read's one Redis round trip, before the caller is checked: the access stamp (which
     lets the token check trust this process's cache) and the stored status (served only after it)."""
     g.access_stamp, g.stored_status = progress.read_with_stamp(redis(), job_id)
+    g.redis_failed = g.stored_status is None  # then neither the check nor the view asks it again
 
 
 @route(bp, "GET", "/imports/<hex:job_id>", answer=ImportStatus, prefetch=_prefetch_status)
 def show_import(job_id: str) -> Any:
     """The job's status and counts: the many reads of a running job are answered from Redis as is."""
-    body = progress.read_body(redis(), job_id, tenant_id(), g.pop("stored_status", None))
+    found = g.pop("stored_status", None)
+    body = None if found is None else progress.read_body(redis(), job_id, tenant_id(), found)
     if body is None:
         return jsonify(_status_from_db(job_id))
     return Response(body, mimetype="application/json")
