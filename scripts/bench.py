@@ -382,7 +382,7 @@ def bench_status(service: Stack) -> str:
     web = service.env.get("WEB_CONCURRENCY", "1")
     return (
         f"status   GET /api/v1/imports/<id>, 16 clients, {web} web processes: {status:.0f} req/s "
-        f"(/healthz {health:.0f} req/s; goal >= 1000)"
+        f"(/healthz {health:.0f} req/s, ratio {status / health:.2f}; goal >= 1000)"
     )
 
 
