@@ -55,6 +55,37 @@ def chunk_count(rows: int, max_chunk: int, processes: int) -> int:
     return max(wanted, -(-rows // max_chunk), 1)
 
 
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Which chunk each of a job's rows to create goes to: `body` chunks of one size, then a tail
+    of `tail` chunks half that size. The processes' chunks never end together (a process that
+    shares its core with the web or Redis runs behind), and the small last chunks let the one
+    ahead take more of the end, so neither waits long for the other. Sizes within each part
+    differ by one row at most."""
+
+    rows: int
+    body: int
+    tail: int
+
+    @classmethod
+    def make(cls, rows: int, max_chunk: int, processes: int) -> ChunkPlan:
+        chunks = chunk_count(rows, max_chunk, processes)
+        halves = min(processes, chunks)  # the last chunks, one a process, each split in two
+        if chunks == 0 or rows < 2 * chunks * MIN_CHUNK:
+            return cls(rows, chunks, 0)  # halves would fall below MIN_CHUNK
+        return cls(rows, chunks - halves, 2 * halves)
+
+    @property
+    def chunks(self) -> int:
+        return self.body + self.tail
+
+    def chunk_of(self, position: int) -> int:
+        """The chunk of the row at `position` (0-based, in row order) among the rows to create."""
+        # In half-chunk units: a body chunk spans two, a tail chunk one.
+        unit = position * (2 * self.body + self.tail) // self.rows
+        return unit // 2 if unit < 2 * self.body else unit - self.body
+
+
 def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: int) -> Allocation | None:
     """Write every row's outcome and reserve generated extensions; None when done before."""
     lock_tenant(session, checked.tenant_id)
@@ -66,8 +97,8 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     outcomes = _duplicates(session, tenant.id, checked.rows, taken)
     _generate_extensions(tenant, checked.rows, outcomes, taken)
     to_create = sum(1 for status, _ in outcomes.values() if status == RowStatus.PENDING)
-    chunks = 0 if checked.dry_run else chunk_count(to_create, max_chunk, processes)
-    sizes = [0] * chunks
+    plan = ChunkPlan.make(0 if checked.dry_run else to_create, max_chunk, processes)
+    sizes = [0] * plan.chunks
     pending = 0
     for row in checked.rows:
         status, problems = outcomes[row.number]
@@ -76,7 +107,7 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
             if checked.dry_run:
                 status = RowStatus.VALID
             else:
-                chunk = pending * chunks // to_create  # even sizes: they differ by one row at most
+                chunk = plan.chunk_of(pending)
                 sizes[chunk] += 1
             pending += 1
         keep = status in (RowStatus.PENDING, RowStatus.VALID)
@@ -102,8 +133,10 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
         job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
     else:
         job.status = JobStatus.RUNNING
-    log.info("allocated job=%s rows=%d chunks=%d dry_run=%s", job.id, len(checked.rows), chunks, job.dry_run)
-    return Allocation(list(range(chunks)), len(checked.rows))
+    log.info(
+        "allocated job=%s rows=%d chunks=%d dry_run=%s", job.id, len(checked.rows), plan.chunks, job.dry_run
+    )
+    return Allocation(list(range(plan.chunks)), len(checked.rows))
 
 
 def taken_extensions(session: Session, tenant_id: int) -> set[str]:
