@@ -57,33 +57,44 @@ def chunk_count(rows: int, max_chunk: int, processes: int) -> int:
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """Which chunk each of a job's rows to create goes to: `body` chunks of one size, then a tail
-    of `tail` chunks half that size. The processes' chunks never end together (a process that
-    shares its core with the web or Redis runs behind), and the small last chunks let the one
-    ahead take more of the end, so neither waits long for the other. Sizes within each part
-    differ by one row at most."""
+    """Which chunk each of a job's rows to create goes to.
+
+    `parts` lists (chunks, width) in row order, widths in quarters of a full chunk: full chunks
+    first, then the rows of one chunk a process in half chunks, and the last of those again
+    in quarter chunks (as far as MIN_CHUNK allows). The processes' chunks never end together
+    (a process that shares its core with the web or Redis runs behind), and small last chunks
+    let the one ahead take more of the end, so neither waits long for the other; the fair
+    share of other tenants is bounded by the full chunks. Sizes within a part differ by one
+    row at most.
+    """
 
     rows: int
-    body: int
-    tail: int
+    parts: tuple[tuple[int, int], ...]
 
     @classmethod
     def make(cls, rows: int, max_chunk: int, processes: int) -> ChunkPlan:
         chunks = chunk_count(rows, max_chunk, processes)
-        halves = min(processes, chunks)  # the last chunks, one a process, each split in two
+        last = min(processes, chunks)  # one chunk a process is split up
         if chunks == 0 or rows < 2 * chunks * MIN_CHUNK:
-            return cls(rows, chunks, 0)  # halves would fall below MIN_CHUNK
-        return cls(rows, chunks - halves, 2 * halves)
+            return cls(rows, ((chunks, 4),) if chunks else ())  # halves would fall below MIN_CHUNK
+        if rows < 4 * chunks * MIN_CHUNK:
+            return cls(rows, ((chunks - last, 4), (2 * last, 2)))
+        return cls(rows, ((chunks - last, 4), (last, 2), (2 * last, 1)))
 
     @property
     def chunks(self) -> int:
-        return self.body + self.tail
+        return sum(count for count, _ in self.parts)
 
     def chunk_of(self, position: int) -> int:
         """The chunk of the row at `position` (0-based, in row order) among the rows to create."""
-        # In half-chunk units: a body chunk spans two, a tail chunk one.
-        unit = position * (2 * self.body + self.tail) // self.rows
-        return unit // 2 if unit < 2 * self.body else unit - self.body
+        unit = position * sum(count * width for count, width in self.parts) // self.rows
+        first = 0
+        for count, width in self.parts:
+            if unit < count * width:
+                return first + unit // width
+            unit -= count * width
+            first += count
+        raise ValueError(f"row {position} is beyond the plan's {self.rows} rows")
 
 
 def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: int) -> Allocation | None:

@@ -1,4 +1,4 @@
-"""How a job's rows are divided into chunks: even, at most CHUNK_SIZE, a tail of half-size chunks."""
+"""How a job's rows are divided into chunks: even, at most CHUNK_SIZE, ending in smaller ones."""
 
 from __future__ import annotations
 
@@ -22,21 +22,22 @@ def test_every_row_has_one_chunk_in_row_order_and_no_chunk_is_empty_or_too_big(r
     assert chunks == sorted(chunks)  # rows keep their order: chunk n before chunk n + 1
     found = sizes(plan)
     assert sum(found) == rows and min(found) >= 1 and max(found) <= 100
-    if plan.tail:
+    if len(plan.parts) > 1:
         assert min(found) >= MIN_CHUNK  # per-chunk overhead stays small
 
 
-def test_a_500_row_file_over_two_processes_ends_with_four_half_size_chunks():
-    assert sizes(ChunkPlan.make(500, 100, 2)) == [63, 62, 63, 62, 63, 62, 32, 31, 31, 31]
+def test_a_500_row_file_over_two_processes_ends_in_halves_then_quarters():
+    assert sizes(ChunkPlan.make(500, 100, 2)) == [63, 62, 63, 62, 63, 62, 32, 31, 16, 15, 16, 15]
 
 
-def test_a_big_file_keeps_chunk_size_and_halves_only_one_chunk_per_process():
+def test_a_big_file_keeps_chunk_size_and_splits_only_one_chunk_per_process():
     found = sizes(ChunkPlan.make(10_000, 100, 2))
-    assert found[:-4] == [100] * 98 and found[-4:] == [50] * 4
+    assert found == [100] * 98 + [50] * 2 + [25] * 4
 
 
-def test_no_tail_when_halves_would_be_smaller_than_the_floor():
+def test_splits_stop_at_the_floor():
     plan = ChunkPlan.make(100, 100, 2)  # eight chunks of 12-13 rows: halves would have 6
-    assert plan.tail == 0 and sizes(plan) == [13, 12, 13, 12, 13, 12, 13, 12]
+    assert plan.parts == ((8, 4),) and sizes(plan) == [13, 12, 13, 12, 13, 12, 13, 12]
+    assert sizes(ChunkPlan.make(200, 100, 2)) == [25] * 6 + [13, 12, 13, 12]  # quarters would have 6
     assert sizes(ChunkPlan.make(20, 100, 2)) == [10, 10]
     assert ChunkPlan.make(0, 100, 2).chunks == 0
