@@ -17,7 +17,7 @@ from shared.access_stamp import NEUTRAL
 from shared.fields import UNIQUE, Field
 from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, Tenant, User, WorkKind, utcnow
 from shared.row_check import CheckedFile, CheckedRow, already_allocated
-from shared.scheduling import add_work
+from shared.scheduling import add_work, remaining
 from shared.validation import SIP_DEVICE, SIP_URI, RowProblem
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,12 @@ class ChunkPlan:
     parts: tuple[tuple[int, int], ...]
 
     @classmethod
-    def make(cls, rows: int, max_chunk: int, processes: int) -> ChunkPlan:
+    def make(cls, rows: int, max_chunk: int, processes: int, split_end: bool = True) -> ChunkPlan:
+        """`split_end` False: other work waits, so the processes will not wait for each other at
+        this job's end; its chunks stay whole (fewer chunks, less overhead)."""
         chunks = chunk_count(rows, max_chunk, processes)
         last = min(processes, chunks)  # one chunk a process is split up
-        if chunks == 0 or rows < 2 * chunks * MIN_CHUNK:
+        if chunks == 0 or not split_end or rows < 2 * chunks * MIN_CHUNK:
             return cls(rows, ((chunks, 4),) if chunks else ())  # halves would fall below MIN_CHUNK
         if rows < 4 * chunks * MIN_CHUNK:
             return cls(rows, ((chunks - last, 4), (2 * last, 2)))
@@ -108,7 +110,9 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     outcomes = _duplicates(session, tenant.id, checked.rows, taken)
     _generate_extensions(tenant, checked.rows, outcomes, taken)
     to_create = sum(1 for status, _ in outcomes.values() if status == RowStatus.PENDING)
-    plan = ChunkPlan.make(0 if checked.dry_run else to_create, max_chunk, processes)
+    # Files back to back: the next one's units already wait, and a process goes on with them.
+    split_end = remaining(session) == 0
+    plan = ChunkPlan.make(0 if checked.dry_run else to_create, max_chunk, processes, split_end)
     sizes = [0] * plan.chunks
     pending = 0
     for row in checked.rows:

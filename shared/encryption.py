@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.fernet import Fernet
 
 from shared.settings import Settings
 
 
 def _fernet(settings: Settings) -> Fernet:
-    return Fernet(settings.encryption_key.encode())
+    return _fernet_for(settings.encryption_key)
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(key: str) -> Fernet:
+    # Built once per key: a chunk encrypts every one of its temporary passwords.
+    return Fernet(key.encode())
 
 
 def encrypt(settings: Settings, plain: str) -> bytes:

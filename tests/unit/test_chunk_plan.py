@@ -41,3 +41,8 @@ def test_splits_stop_at_the_floor():
     assert sizes(ChunkPlan.make(200, 100, 2)) == [25] * 6 + [13, 12, 13, 12]  # quarters would have 6
     assert sizes(ChunkPlan.make(20, 100, 2)) == [10, 10]
     assert ChunkPlan.make(0, 100, 2).chunks == 0
+
+
+def test_chunks_stay_whole_while_other_work_waits():
+    plan = ChunkPlan.make(500, 100, 2, split_end=False)  # the next file's units wait already
+    assert sizes(plan) == [63, 62, 63, 62, 63, 62, 63, 62]
