@@ -35,14 +35,6 @@ _CHANGED = "access_changed"  # session.info flag, set by a watched change, spent
 _TOKEN_USE = frozenset({"last_used_at"})  # a token's own last use changes nobody's access
 
 
-def read(redis: Redis) -> str | None:
-    """The current stamp; None when Redis has none or does not answer (then nothing is trusted)."""
-    try:
-        return _get(redis)
-    except RedisError:
-        return None
-
-
 def current(redis: Redis) -> str | None:
     """The current stamp, making one when Redis has none (a cold start, or Redis restarted empty);
     None when Redis does not answer."""
@@ -74,22 +66,26 @@ def _new() -> str:
     return secrets.token_hex(8)
 
 
-def watch(factory: sessionmaker[Session], redis: Callable[[], Redis] | Redis) -> None:
-    """Renew the stamp after each commit of the factory's sessions that changed someone's access."""
-    client = redis if callable(redis) and not isinstance(redis, Redis) else (lambda: redis)
+def watch(factory: sessionmaker[Session], redis: Callable[[], Redis]) -> None:
+    """Renew the stamp after each commit of the factory's sessions that changed someone's access;
+    `redis` gives the client at that moment (a forked worker replaces its own)."""
 
     def after_commit(session: Session) -> None:
         if session.info.pop(_CHANGED, False):
-            renew(client())  # after the commit: a check made before it sees the old stamp
+            renew(redis())  # after the commit: a check made before it sees the old stamp
 
     event.listen(factory, "after_flush", _after_flush)
     event.listen(factory, "do_orm_execute", _orm_execute)
     event.listen(factory, "after_commit", after_commit)
 
 
+def _watched(obj: Any) -> bool:
+    return getattr(type(obj), "__tablename__", None) in WATCHED_TABLES
+
+
 def changes_access(obj: Any) -> bool:
     """Whether flushing this changed object can change someone's access (deleting one always can)."""
-    if getattr(type(obj), "__tablename__", None) not in WATCHED_TABLES:
+    if not _watched(obj):
         return False
     if isinstance(obj, ApiToken):
         changed = {a.key for a in inspect(obj).attrs if a.history.has_changes()}
@@ -99,7 +95,7 @@ def changes_access(obj: Any) -> bool:
 
 def _after_flush(session: Session, _context: Any) -> None:
     # The lists still hold what this flush wrote (SQLAlchemy's after_flush contract).
-    deleted = any(getattr(type(obj), "__tablename__", None) in WATCHED_TABLES for obj in session.deleted)
+    deleted = any(_watched(obj) for obj in session.deleted)
     changed = (obj for obj in session.dirty if session.is_modified(obj, include_collections=False))
     if deleted or any(changes_access(obj) for obj in changed):
         session.info[_CHANGED] = True

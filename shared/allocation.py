@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import func, select, union, update
 from sqlalchemy.orm import Session
@@ -78,7 +79,7 @@ class ChunkPlan:
         chunks = chunk_count(rows, max_chunk, processes)
         last = min(processes, chunks)  # one chunk a process is split up
         if chunks == 0 or not split_end or rows < 2 * chunks * MIN_CHUNK:
-            return cls(rows, ((chunks, 4),) if chunks else ())  # halves would fall below MIN_CHUNK
+            return cls(rows, ((chunks, 4),) if chunks else ())  # whole: or halves would be too small
         if rows < 4 * chunks * MIN_CHUNK:
             return cls(rows, ((chunks - last, 4), (2 * last, 2)))
         return cls(rows, ((chunks - last, 4), (last, 2), (2 * last, 1)))
@@ -87,9 +88,13 @@ class ChunkPlan:
     def chunks(self) -> int:
         return sum(count for count, _ in self.parts)
 
+    @cached_property
+    def _units(self) -> int:
+        return sum(count * width for count, width in self.parts)
+
     def chunk_of(self, position: int) -> int:
         """The chunk of the row at `position` (0-based, in row order) among the rows to create."""
-        unit = position * sum(count * width for count, width in self.parts) // self.rows
+        unit = position * self._units // self.rows
         first = 0
         for count, width in self.parts:
             if unit < count * width:

@@ -145,7 +145,8 @@ def engine(base_settings: Settings) -> Iterator[Engine]:
 def sessions(engine: Engine, base_settings: Settings) -> sessionmaker[Session]:
     """The tests' own sessions: like the web's and the worker's, their access changes renew the stamp."""
     factory = make_sessionmaker(engine)
-    access_stamp.watch(factory, Redis.from_url(base_settings.redis_url))
+    client = Redis.from_url(base_settings.redis_url)
+    access_stamp.watch(factory, lambda: client)
     return factory
 
 

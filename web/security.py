@@ -59,7 +59,8 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     app.extensions["token_cache"] = TokenCache()
     # Every commit of the app's sessions that changes someone's access renews the access stamp.
-    access_stamp.watch(app.extensions["db_sessions"], app.extensions["redis"])
+    client = app.extensions["redis"]
+    access_stamp.watch(app.extensions["db_sessions"], lambda: client)
     # Only the decorated routes (password and code checks) have limits, and their decorator checks
     # them; the extension's check before every request would only cost each API call its time.
     app.before_request_funcs[None].remove(limiter._check_request_limit)

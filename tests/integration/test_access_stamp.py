@@ -27,7 +27,7 @@ def stamp(base_settings, session):
     access_stamp.renew(redis)
 
     def read() -> str | None:
-        return access_stamp.read(redis)
+        return access_stamp.current(redis)
 
     return read
 
