@@ -7,7 +7,7 @@ figure of issue 11 beside its reference measured in the same run:
   fair      tenant B's 20-row import submitted 1 s after tenant A's eight 500-row files,
             against B alone
   single    one 500-row file, upload to succeeded, against hashing 500 passwords over the
-            worker's processes (five of each, taken turn about; best against best)
+            worker's processes (seven of each, taken turn about; best against best)
   batch     twenty 500-row files back to back, against hashing 10,000 passwords (half of
             them hashed before the batch, half after)
   redis     a Redis restarted empty mid-job: seconds from the restart until the job finishes
@@ -277,7 +277,7 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
-def bench_single(service: Stack, workers: int, runs: int = 5) -> str:
+def bench_single(service: Stack, workers: int, runs: int = 7) -> str:
     """Import and reference taken turn about, best against best: the machine's drift and
     neighbours' bursts fall on both sides alike."""
     api = service.api()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
-from sqlalchemy import func, select, union, update
+from sqlalchemy import func, insert, select, union, update
 from sqlalchemy.orm import Session
 
 from shared.access_stamp import NEUTRAL
@@ -120,6 +121,7 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     plan = ChunkPlan.make(0 if checked.dry_run else to_create, max_chunk, processes, split_end)
     sizes = [0] * plan.chunks
     pending = 0
+    outcome_rows: list[dict[str, Any]] = []
     for row in checked.rows:
         status, problems = outcomes[row.number]
         chunk = None
@@ -131,21 +133,24 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
                 sizes[chunk] += 1
             pending += 1
         keep = status in (RowStatus.PENDING, RowStatus.VALID)
-        session.add(
-            ImportRow(
-                job_id=job.id,
-                row_number=row.number,
-                chunk=chunk,
-                status=status,
-                messages=[p.message for p in problems],
-                problem_fields=[p.field for p in problems] or None,
-                username=row.draft["username"] or None,
-                email=row.draft["email"] or None,
-                extension=row.draft["extension"],
-                sip=row.draft[SIP_DEVICE] or row.draft[SIP_URI],
-                data=row.draft if keep else None,
-            )
+        outcome_rows.append(
+            {
+                "job_id": job.id,
+                "row_number": row.number,
+                "chunk": chunk,
+                "status": status,
+                "messages": [p.message for p in problems],
+                "problem_fields": [p.field for p in problems] or None,
+                "username": row.draft["username"] or None,
+                "email": row.draft["email"] or None,
+                "extension": row.draft["extension"],
+                "sip": row.draft[SIP_DEVICE] or row.draft[SIP_URI],
+                "data": row.draft if keep else None,
+            }
         )
+    # One bulk INSERT (executemany): no ORM object per row, about a third of the time of a flush.
+    if outcome_rows:
+        session.execute(insert(ImportRow), outcome_rows)
     for number, rows in enumerate(sizes):
         add_work(session, job, WorkKind.CREATE, number, rows)
     job.total, job.updated_at = len(checked.rows), utcnow()
