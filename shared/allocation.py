@@ -76,7 +76,12 @@ class ChunkPlan:
     @classmethod
     def make(cls, rows: int, max_chunk: int, processes: int, split_end: bool = True) -> ChunkPlan:
         """`split_end` False: other work waits, so the processes will not wait for each other at
-        this job's end; its chunks stay whole (fewer chunks, less overhead)."""
+        this job's end; its chunks stay whole (fewer chunks, less overhead), and a job of at most
+        max_chunk rows is one chunk."""
+        if not split_end and 0 < rows <= max_chunk:
+            # Other work keeps the processes busy, so fair share gives this job about one at a
+            # time: split, its chunks would run one after the other, each paying the overhead.
+            return cls(rows, ((1, 4),))
         chunks = chunk_count(rows, max_chunk, processes)
         last = min(processes, chunks)  # one chunk a process is split up
         if chunks == 0 or not split_end or rows < 2 * chunks * MIN_CHUNK:

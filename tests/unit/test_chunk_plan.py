@@ -46,3 +46,10 @@ def test_splits_stop_at_the_floor():
 def test_chunks_stay_whole_while_other_work_waits():
     plan = ChunkPlan.make(500, 100, 2, split_end=False)  # the next file's units wait already
     assert sizes(plan) == [63, 62, 63, 62, 63, 62, 63, 62]
+
+
+def test_a_small_job_is_one_chunk_while_other_work_waits():
+    # Busy processes give it about one process at a time: one chunk, one overhead.
+    assert sizes(ChunkPlan.make(20, 100, 2, split_end=False)) == [20]
+    assert sizes(ChunkPlan.make(100, 100, 2, split_end=False)) == [100]
+    assert sizes(ChunkPlan.make(20, 100, 2)) == [10, 10]  # idle processes share it
