@@ -7,6 +7,7 @@ without touching the rest of the suite.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -131,6 +132,39 @@ def test_another_tenants_small_import_finishes_before_a_big_batch(
     later = [job for job in batch if finished[job] > finished[small]]
     # Behind a FIFO queue the small import would finish last; shared fairly, it overtakes most of the batch.
     assert len(later) >= 2, finished
+
+
+def test_behind_a_held_worker_the_other_tenants_work_goes_in_turn_with_the_batchs(
+    hooked_world, session, base_settings
+):
+    # One process, held at its second slot (after A's validation): B's import arrives meanwhile.
+    world = hooked_world({"HOOK_HOLD_SLOT": "2"})
+    other = create_tenant(session, "other")
+    create_admin(session, world.settings, other, "boss", "boss@other.example", ADMIN_PASSWORD)
+    session.commit()
+    a = world.imports
+    a_job = _start(a, _rows("held", 30))  # three chunks of 10
+    world.wait_held()
+    b = _client(world.settings, "other", "boss")
+    up = b.upload(_rows("bturn", 5)).get_json()
+    b_job = b.start(up["upload_id"], basic_mapping(b.reference("roles")["Admin"])).get_json()["id"]
+    world.redis.set(world.release_key, "1")
+    assert b.wait_done(b_job)["status"] == "succeeded" and a.wait_done(a_job)["status"] == "succeeded"
+    names = {a_job: "A", b_job: "B"}
+    claims = [
+        f"{names[m[0]]} {m[1]} {m[2]}"
+        for m in re.findall(r"claimed job=(\w+) kind=(\w+) chunk=(\d+)", world.worker.log_path.read_text())
+    ]
+    # Behind one FIFO queue B would wait for all of A's chunks; claimed in fair order, the tenants
+    # take turns: B's validation, A's chunk, B's chunk, then the rest of A's.
+    assert claims == [
+        "A validate 0",
+        "B validate 0",
+        "A create 0",
+        "B create 0",
+        "A create 1",
+        "A create 2",
+    ], claims
 
 
 def test_a_job_whose_messages_vanished_is_found_by_the_sweep(

@@ -10,6 +10,8 @@ environment variables choose what happens at the first such flush of chunk N:
 - HOOK_HOLD_CHUNK=N  set the Redis key HOOK_MARKER to this process's id, then block with the
   chunk's transaction open until the key HOOK_RELEASE exists or the process is killed. Only
   the process that sets the marker first holds, so the redelivered chunk goes through.
+- HOOK_HOLD_SLOT=N  the same hold, at the start of this process's N-th slot task (before it
+  claims anything, so no transaction is open and others may write meanwhile).
 - HOOK_REDIS_URL (default REDIS_URL), HOOK_MARKER (default "hook:held"), HOOK_RELEASE
   (default "hook:release").
 """
@@ -20,6 +22,7 @@ import os
 import time
 from typing import Any
 
+from celery.signals import task_prerun
 from redis import Redis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -31,6 +34,7 @@ __all__ = ["HookFailure", "app"]
 
 HOLD_LIMIT_SECONDS = 200  # below the task's soft time limit: a forgotten hold ends on its own
 _redis: Redis | None = None
+_slots_started = 0
 
 
 class HookFailure(RuntimeError):
@@ -86,3 +90,13 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
 
 
 event.listen(Session, "before_flush", _before_flush)
+
+
+@task_prerun.connect
+def _before_slot(task: Any = None, **_kwargs: Any) -> None:
+    global _slots_started
+    if getattr(task, "name", None) != "imports.slot":
+        return
+    _slots_started += 1
+    if _chunk("HOOK_HOLD_SLOT") == _slots_started:
+        _hold()
