@@ -77,10 +77,10 @@ def _rows(prefix: str, count: int) -> bytes:
     return to_csv([{"Username": n, "Email": f"{n}@example.com"} for n in names], ["Username", "Email"])
 
 
-def _start(actions: ImportActions, data: bytes) -> str:
+def _start(actions: ImportActions, data: bytes, role_name: str = "Agent") -> str:
     up = actions.upload(data)
     assert up.status_code == 201, up.get_json()
-    role = actions.reference("roles")["Agent"]
+    role = actions.reference("roles")[role_name]
     started = actions.start(up.get_json()["upload_id"], basic_mapping(role))
     assert started.status_code == 202, started.get_json()
     return started.get_json()["id"]
@@ -118,10 +118,7 @@ def test_another_tenants_small_import_finishes_before_a_big_batch(
         a = _client(settings)
         batch = [_start(a, _rows(f"a{n}x", 100)) for n in range(4)]
         b = _client(settings, "other", "boss")
-        # The other tenant's Admin role is its only role: one role for all.
-        up = b.upload(_rows("b", 5)).get_json()
-        role = b.reference("roles")["Admin"]
-        small = b.start(up["upload_id"], basic_mapping(role)).get_json()["id"]
+        small = _start(b, _rows("b", 5), "Admin")  # the other tenant's only role
         done_small = b.wait_done(small, timeout=120)
         done_batch = [a.wait_done(job, timeout=180) for job in batch]
     finally:
@@ -134,9 +131,7 @@ def test_another_tenants_small_import_finishes_before_a_big_batch(
     assert len(later) >= 2, finished
 
 
-def test_behind_a_held_worker_the_other_tenants_work_goes_in_turn_with_the_batchs(
-    hooked_world, session, base_settings
-):
+def test_behind_a_held_worker_the_tenants_take_turns(hooked_world, session):
     # One process, held at its second slot (after A's validation): B's import arrives meanwhile.
     world = hooked_world({"HOOK_HOLD_SLOT": "2"})
     other = create_tenant(session, "other")
@@ -146,8 +141,7 @@ def test_behind_a_held_worker_the_other_tenants_work_goes_in_turn_with_the_batch
     a_job = _start(a, _rows("held", 30))  # three chunks of 10
     world.wait_held()
     b = _client(world.settings, "other", "boss")
-    up = b.upload(_rows("bturn", 5)).get_json()
-    b_job = b.start(up["upload_id"], basic_mapping(b.reference("roles")["Admin"])).get_json()["id"]
+    b_job = _start(b, _rows("bturn", 5), "Admin")
     world.redis.set(world.release_key, "1")
     assert b.wait_done(b_job)["status"] == "succeeded" and a.wait_done(a_job)["status"] == "succeeded"
     names = {a_job: "A", b_job: "B"}

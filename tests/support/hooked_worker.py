@@ -41,7 +41,7 @@ class HookFailure(RuntimeError):
     """The failure HOOK_FAIL_CHUNK injects."""
 
 
-def _chunk(name: str) -> int | None:
+def _number(name: str) -> int | None:
     raw = os.environ.get(name, "")
     return int(raw) if raw else None
 
@@ -83,9 +83,9 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     chunks = _created_chunks(session)
     if not chunks:
         return
-    if _chunk("HOOK_FAIL_CHUNK") in chunks:
+    if _number("HOOK_FAIL_CHUNK") in chunks:
         raise HookFailure("injected failure in the chunk's transaction")
-    if _chunk("HOOK_HOLD_CHUNK") in chunks:
+    if _number("HOOK_HOLD_CHUNK") in chunks:
         _hold()
 
 
@@ -98,5 +98,5 @@ def _before_slot(task: Any = None, **_kwargs: Any) -> None:
     if getattr(task, "name", None) != "imports.slot":
         return
     _slots_started += 1
-    if _chunk("HOOK_HOLD_SLOT") == _slots_started:
+    if _number("HOOK_HOLD_SLOT") == _slots_started:
         _hold()
