@@ -52,7 +52,7 @@ POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432
 
 
 def _hash_batch(args: tuple[int, int, int, int]) -> int:
-    from shared.passwords import generate_password, hash_password
+    from shared.accounts.passwords import generate_password, hash_password
 
     count, memory, time_cost, parallelism = args
     settings = Settings(argon2_memory_kib=memory, argon2_time_cost=time_cost, argon2_parallelism=parallelism)

@@ -6,12 +6,20 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from shared.one_time_codes import Letter
 from shared.settings import Settings
 
 TIMEOUT_SECONDS = 20
+
+
+class Letter(NamedTuple):
+    """What the mail task sends (built from the database, never from a task message)."""
+
+    to: str
+    subject: str
+    body: str
 
 
 def build_message(settings: Settings, letter: Letter) -> EmailMessage:

@@ -156,6 +156,15 @@ class PbxDomain(Base):
     domain: Mapped[str] = mapped_column(String(255))
 
 
+# How messages name each kind of the dialer's reference data.
+REFERENCE_LABELS: dict[type, str] = {
+    Role: "Role",
+    Desk: "Desk",
+    SkillGroup: "Skill group",
+    PbxDomain: "PBX domain",
+}
+
+
 user_skill_groups = Table(
     "user_skill_groups",
     Base.metadata,
@@ -311,17 +320,17 @@ class ImportJob(Base):
     # Touched by every step; a job quiet for too long is handed to a worker again.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     passwords_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # A retry of this import's failed rows (shared/failed_rows.py) points back to it.
+    # A retry of this import's failed rows (shared/imports/failed_rows.py) points back to it.
     retry_of: Mapped[str | None] = mapped_column(
         ForeignKey("import_jobs.id", ondelete="SET NULL", name="fk_import_jobs_retry_of"), index=True
     )
-    # Undo (shared/undo.py): who asked, and when the last user went.
+    # Undo (shared/imports/undo.py): who asked, and when the last user went.
     undo_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL", name="fk_import_jobs_undo_by_id")
     )
     undo_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Regeneration (shared/regeneration.py): rows behind this generation still get a new password.
+    # Regeneration (shared/imports/regeneration.py): rows behind this generation still get a new password.
     password_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     regenerating: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     passwords_regenerated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -332,7 +341,7 @@ class ImportJob(Base):
 
 
 class WorkItem(Base):
-    """One unit of an import's work, claimed by a worker in fair order (shared/scheduling.py).
+    """One unit of an import's work, claimed by a worker in fair order (shared/imports/scheduling.py).
 
     Celery messages carry no work: a worker's slot task claims the next item here, so one
     tenant's backlog never stands in front of another's, and lost messages lose no work.

@@ -27,28 +27,26 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from web import (
         api,
-        bounded_json,
         cli,
-        contract,
+        clients,
         database,
         errors,
         headers,
         health,
-        openapi,
+        page_sessions,
         pages,
         security,
-        services,
-        sessions,
     )
+    from web.contract import body_limits, openapi, routes
 
-    bounded_json.init_app(app)
+    body_limits.init_app(app)
     headers.init_app(app)
     database.init_app(app)
-    sessions.init_app(app)
-    services.init_app(app)
+    page_sessions.init_app(app)
+    clients.init_app(app)
     security.init_app(app)
     errors.init_app(app)
-    contract.init_app(app)
+    routes.init_app(app)
     app.register_blueprint(health.bp)
     api.init_app(app)
     openapi.init_app(app)

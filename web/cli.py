@@ -6,10 +6,10 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from shared.auth_types import CONCRETE, AuthType
-from shared.tenants import create_admin, create_tenant, seed_demo
+from shared.accounts.auth_types import CONCRETE, AuthType
+from shared.dialer.tenants import create_admin, create_tenant, seed_demo
+from web.clients import settings
 from web.database import sessions
-from web.services import settings
 
 
 def init_app(app: Flask) -> None:

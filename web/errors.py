@@ -15,8 +15,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared.errors import DomainError
-from shared.sizes import size_text
-from web.contract import ENDPOINTS
+from shared.text import size_text
+from web.contract.routes import ENDPOINTS
 
 log = logging.getLogger(__name__)
 

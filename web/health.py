@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from web.contract import Caller, route
+from web.clients import celery, redis
+from web.contract.routes import Caller, route
+from web.contract.schemas.common import Health, Readiness
 from web.database import db
-from web.schemas import Health, Readiness
-from web.services import celery, redis
 
 bp = Blueprint("health", __name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from shared import one_time_codes
+from shared.accounts import one_time_codes
 from shared.errors import Unavailable
+from web.clients import celery
 from web.database import sessions
-from web.services import celery
 
 log = logging.getLogger(__name__)
 

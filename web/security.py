@@ -11,15 +11,14 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from shared import access_stamp
-from shared import sessions as store
-from shared.auth import TokenCaller, caller_for_token, token_digest
+from shared.accounts import access_stamp, page_sessions
+from shared.accounts.token_cache import TokenCache
+from shared.accounts.tokens import TokenCaller, caller_for_token, token_digest
 from shared.errors import DomainError
 from shared.models import MANAGE_USERS, User
-from shared.token_cache import TokenCache
+from web.clients import redis, settings
 from web.database import db
-from web.services import redis, settings
-from web.sessions import ServerSession
+from web.page_sessions import ServerSession
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -76,7 +75,7 @@ def login_session(user: User) -> None:
     session.clear()
     session["user_id"] = user.id
     session["tenant_id"] = user.tenant_id
-    session["idle_minutes"] = store.idle_minutes(user.session_timeout_minutes, settings())
+    session["idle_minutes"] = page_sessions.idle_minutes(user.session_timeout_minutes, settings())
 
 
 def logout_session() -> None:
@@ -135,7 +134,7 @@ def _identify() -> None:
 
 def _token_caller(token: str) -> TokenCaller | None:
     """The caller of a bearer token: from this process's cache while the access stamp stands
-    (shared.token_cache), else from the database."""
+    (shared.accounts.token_cache), else from the database."""
     cache: TokenCache = current_app.extensions["token_cache"]
     digest = token_digest(token)
     # A view's prefetch may have read the stamp already, in the round trip its own read needed.

@@ -7,7 +7,8 @@ import smtplib
 
 from celery import Task
 
-from shared import mail, one_time_codes
+from shared import mail
+from shared.accounts import one_time_codes
 from worker.app import app
 from worker.runtime import sessions, settings
 

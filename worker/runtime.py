@@ -11,7 +11,7 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import access_stamp
+from shared.accounts import access_stamp
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
 

@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that own the transactions and call the import's steps.
 
 Messages carry no work: `imports.slot` claims the next unit of work from the database in fair
-order (shared/scheduling.py), runs it, and offers a successor slot while work remains. Each step
+order (shared/imports/scheduling.py), runs it, and offers a successor slot while work remains. Each step
 is a domain function that takes a Session and never commits; every `with sessions.begin()` block
 here is one transaction. The run_* functions take the session factory and settings, so tests call
 them without a broker.
@@ -22,14 +22,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import allocation, completion, creation, one_time_codes, regeneration, row_check, scheduling, undo
-from shared import sessions as web_sessions
-from shared.auth import purge_expired_tokens
+from shared.accounts import one_time_codes, page_sessions
+from shared.accounts.tokens import purge_expired_tokens
 from shared.errors import DomainError
-from shared.jobs import purge_expired_passwords, status_from_db
+from shared.imports import allocation, completion, creation, regeneration, row_check, scheduling, undo
+from shared.imports.jobs import purge_expired_passwords, status_from_db
+from shared.imports.progress import publish
+from shared.imports.scheduling import Claim
 from shared.models import ImportJob, WorkKind
-from shared.progress import publish
-from shared.scheduling import Claim
 from shared.settings import Settings
 from worker import runtime
 from worker.app import app
@@ -253,6 +253,6 @@ def purge_expired() -> int:
     with runtime.sessions().begin() as session:
         count = purge_expired_passwords(session, runtime.settings())
         purge_expired_tokens(session)
-        web_sessions.purge_expired(session)
+        page_sessions.purge_expired(session)
         one_time_codes.purge_expired(session)
     return count

@@ -14,8 +14,16 @@ import pytest
 from sqlalchemy import select, update
 
 from shared.models import ApiToken, AuditEvent, OneTimeCode, User, utcnow
-from tests.accounts import NEW_PASSWORD, TEMP_PASSWORD, add_user, creds, page_login, totp_code, wait_until
-from tests.builders import basic_mapping
+from tests.support.accounts import (
+    NEW_PASSWORD,
+    TEMP_PASSWORD,
+    add_user,
+    creds,
+    page_login,
+    totp_code,
+    wait_until,
+)
+from tests.support.builders import basic_mapping
 
 TOKEN = "/api/v1/auth/token"
 

@@ -8,8 +8,15 @@ import pytest
 from sqlalchemy import update
 
 from shared.models import WebSession, utcnow
-from tests.accounts import NEW_PASSWORD, TEMP_PASSWORD, add_user, csrf_token, page_login, wait_until
-from tests.conftest import ADMIN_PASSWORD
+from tests.support.accounts import (
+    ADMIN_PASSWORD,
+    NEW_PASSWORD,
+    TEMP_PASSWORD,
+    add_user,
+    csrf_token,
+    page_login,
+    wait_until,
+)
 
 
 def test_logout_ends_a_copied_cookie(app, client):

@@ -8,10 +8,10 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from shared.fields import FIELDS, Field, Source
+from shared.mapping.fields import FIELDS, Field, Source
 from shared.models import AUTH_TYPES, MAX_ID, SIP_MODES
-from web.contract import at_most
-from web.mapping_schema import mapping_model
+from web.contract.mapping_model import mapping_model
+from web.contract.routes import at_most
 
 API = "/api/v1"
 REFERENCE = ("roles", "desks", "skill-groups", "pbx-domains")
@@ -33,7 +33,7 @@ def test_the_document_is_valid_openapi_3_1(doc):
 
 def test_every_route_of_the_api_is_in_the_document(app, doc):
     """A view registered beside the route table (a bare @bp.get) would be missing here."""
-    from web.openapi import _path
+    from web.contract.openapi import _path
 
     for rule in app.url_map.iter_rules():
         if not (rule.rule.startswith(API) or rule.rule in ("/healthz", "/readyz")):

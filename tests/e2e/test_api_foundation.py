@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from shared.accounts.passwords import hash_password, verify_password
+from shared.dialer.tenants import create_admin, create_tenant
 from shared.models import Desk, PbxDomain, Role, SkillGroup, Tenant, User
-from shared.passwords import hash_password, verify_password
-from shared.tenants import create_admin, create_tenant
-from tests.conftest import ADMIN_PASSWORD
+from tests.support.accounts import ADMIN_PASSWORD
 
 
 def test_token_for_the_demo_admin(client):
@@ -211,7 +211,7 @@ def test_readyz_fails_when_redis_is_down(clean_db, base_settings):
 def test_expired_tokens_are_refused_and_purged(client, token, session):
     from datetime import timedelta
 
-    from shared.auth import purge_expired_tokens
+    from shared.accounts.tokens import purge_expired_tokens
     from shared.models import ApiToken, utcnow
 
     row = session.scalar(select(ApiToken))

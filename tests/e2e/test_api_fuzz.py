@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core.parameters import ParameterLocation
 from sqlalchemy import delete, select
 
-from shared.auth import issue_token
-from shared.jobs import create_job
+from shared.accounts.tokens import issue_token
+from shared.imports.jobs import create_job
 from shared.models import (
     ImportJob,
     ImportRow,
@@ -41,9 +41,9 @@ from shared.models import (
     utcnow,
 )
 from shared.settings import Settings
-from tests.builders import basic_mapping
+from tests.support.builders import basic_mapping
 from web import create_app
-from web.openapi import document
+from web.contract.openapi import document
 
 # Per operation and database, on top of the coverage phase's deterministic cases. FUZZ_SEED and
 # FUZZ_EXAMPLES explore further by hand; the suite's run is fixed, so it repeats exactly.

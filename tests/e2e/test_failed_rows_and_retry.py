@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from shared.models import User
-from tests.builders import basic_mapping, to_csv
+from tests.support.builders import basic_mapping, to_csv
 
 HEADERS = ["Username", "Email", "First Name"]
 

@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 
 from shared.errors import FileRejected
 from shared.models import Upload, User
-from tests.builders import basic_mapping, parse_csv
-from tests.raw_xlsx import (
+from tests.support.builders import basic_mapping, parse_csv
+from tests.support.raw_xlsx import (
     MAIN,
     directory_entry,
     patch_directory,

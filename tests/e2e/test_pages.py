@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import select
 
+from shared.accounts.passwords import hash_password
 from shared.models import ImportJob, Role, Tenant, User
-from shared.passwords import hash_password
-from tests.conftest import ADMIN_PASSWORD
+from tests.support.accounts import ADMIN_PASSWORD
 from web.pages.users import TABS
 
 PAGES = ["/users", "/users?tab=roles", "/users?tab=imports", "/imports/new", "/imports/new/ab", "/imports/ab"]

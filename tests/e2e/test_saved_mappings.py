@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shared.models import Desk, PbxDomain, Role, Tenant
-from tests.builders import to_csv
+from tests.support.builders import to_csv
 
 
 def weekly(imports) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -18,22 +17,19 @@ from redis import Redis
 from sqlalchemy import func, select
 
 from scripts.tcp_proxy import TcpProxy
-from shared import progress
+from shared.accounts.passwords import verify_password
+from shared.dialer.tenants import create_admin, create_tenant
+from shared.imports import progress
 from shared.models import ImportJob, ImportRow, User
-from shared.passwords import verify_password
 from shared.settings import Settings
-from shared.tenants import create_admin, create_tenant
-from tests.builders import basic_mapping, parse_csv, to_csv
-from tests.conftest import ADMIN_PASSWORD, ImportActions, PausedWorker, WorkerProcess
+from tests.support.accounts import ADMIN_PASSWORD
+from tests.support.actions import ImportActions
+from tests.support.builders import basic_mapping, parse_csv, to_csv
+from tests.support.network import free_port
+from tests.support.workers import PausedWorker, WorkerProcess
 
 # Real hashing cost, so that a batch takes long enough for order to show.
 REAL_COST = {"argon2_memory_kib": 19456, "argon2_time_cost": 2}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -49,7 +45,7 @@ def own_redis() -> Iterator[str]:
     """A Redis server for this test alone."""
     from scripts.local_redis import start_redis, stop_redis
 
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     proc = start_redis(url)
     yield url
     stop_redis(proc)

@@ -15,10 +15,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import event, select
 
-from shared import access_stamp
+from shared.accounts import access_stamp
 from shared.models import User
-from tests.accounts import NEW_PASSWORD, TEMP_PASSWORD, add_user, creds, wait_until
-from tests.builders import basic_mapping
+from tests.support.accounts import NEW_PASSWORD, TEMP_PASSWORD, add_user, creds, wait_until
+from tests.support.builders import basic_mapping
 from web import create_app
 
 TOKEN = "/api/v1/auth/token"

@@ -7,8 +7,11 @@ from datetime import timedelta
 from redis import Redis
 from sqlalchemy import delete, func, select, update
 
-from shared import progress
-from shared.jobs import status_from_db
+from shared.accounts.passwords import verify_password
+from shared.imports import progress
+from shared.imports.jobs import status_from_db
+from shared.imports.regeneration import request_regeneration
+from shared.imports.undo import request_undo
 from shared.models import (
     ApiToken,
     AuditEvent,
@@ -21,10 +24,7 @@ from shared.models import (
     WebSession,
     utcnow,
 )
-from shared.passwords import verify_password
-from shared.regeneration import request_regeneration
-from shared.undo import request_undo
-from tests.builders import basic_mapping, parse_csv, to_csv
+from tests.support.builders import basic_mapping, parse_csv, to_csv
 from worker.tasks import run_chunk, run_undo, run_validation
 
 
@@ -86,7 +86,7 @@ def test_undo_removes_exactly_the_created_users_and_a_new_import_gets_their_exte
 
 
 def test_undo_is_refused_while_the_import_runs_and_after_the_window(imports, worker, session, settings):
-    from shared.jobs import create_job
+    from shared.imports.jobs import create_job
 
     upload = imports.upload(people("wait", 2)).get_json()
     queued = create_job(session, demo(session).id, None, upload["upload_id"], agent(imports), False)
@@ -242,7 +242,7 @@ def test_regenerate_is_refused_while_an_undo_runs_and_undo_while_a_regeneration_
 
 
 def test_another_tenants_import_and_mapping_answer_404(imports, worker, client, session, settings):
-    from shared.tenants import create_admin, create_tenant
+    from shared.dialer.tenants import create_admin, create_tenant
 
     job = imports.run(people("mine", 2), agent(imports))
     saved = client.post(

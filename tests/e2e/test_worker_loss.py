@@ -5,9 +5,9 @@ from __future__ import annotations
 import psutil
 from sqlalchemy import func, select
 
+from shared.accounts.passwords import verify_password
 from shared.models import ImportRow, User
-from shared.passwords import verify_password
-from tests.builders import basic_mapping, parse_csv, to_csv
+from tests.support.builders import basic_mapping, parse_csv, to_csv
 
 MAX_CHUNK = 40
 ROWS = 160

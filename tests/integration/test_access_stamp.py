@@ -13,12 +13,12 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, update
 
-from shared import access_stamp
-from shared.allocation import lock_tenant
-from shared.auth import caller_for_token, issue_token, revoke_token, revoke_user_tokens
-from shared.lockout import unlock
+from shared.accounts import access_stamp
+from shared.accounts.lockout import unlock
+from shared.accounts.tokens import caller_for_token, issue_token, revoke_token, revoke_user_tokens
+from shared.imports.allocation import lock_tenant
 from shared.models import ApiToken, Role, User, utcnow
-from tests.accounts import add_user
+from tests.support.accounts import add_user
 
 
 @pytest.fixture

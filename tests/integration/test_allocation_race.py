@@ -11,11 +11,11 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import event, select
 
-from shared import allocation, row_check
-from shared.jobs import create_job
+from shared.files.uploads import store_upload
+from shared.imports import allocation, row_check
+from shared.imports.jobs import create_job
 from shared.models import ImportRow, RowStatus, Tenant, User
-from shared.uploads import store_upload
-from tests.builders import basic_mapping, to_csv
+from tests.support.builders import basic_mapping, to_csv
 from worker.tasks import run_chunk, run_validation
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from shared.accounts.passwords import verify_password
 from shared.models import Tenant, User
-from shared.passwords import verify_password
 
 
 def test_seed_demo_prints_a_generated_password_once_and_is_idempotent(clean_db, base_settings, session):

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from shared.dialer.tenants import create_tenant, seed_demo
 from shared.models import Desk, PbxDomain, Role, SkillGroup, Tenant, User
-from shared.tenants import create_tenant, seed_demo
 
 
 def _user(session, tenant: Tenant, username: str, email: str, extension: str) -> User:

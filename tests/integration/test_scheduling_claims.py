@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from shared import scheduling
+from shared.dialer.tenants import create_tenant
+from shared.imports import scheduling
 from shared.models import ImportJob, Tenant, Upload, WorkItem, WorkKind, WorkStatus, utcnow
-from shared.tenants import create_tenant
 
 STALE = timedelta(seconds=60)
 

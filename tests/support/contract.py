@@ -1,7 +1,7 @@
 """Every JSON answer a test receives is checked against the model the contract declares for it.
 
 Unknown fields are refused here (the published document leaves objects open), so a field the
-code adds without declaring it in web/schemas.py fails the test that saw it, as does an
+code adds without declaring it in web/contract/schemas.py fails the test that saw it, as does an
 answer status the route does not declare.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from pydantic import ValidationError
 
-from web.contract import ENDPOINTS, Endpoint
-from web.schemas import Error
+from web.contract.routes import ENDPOINTS, Endpoint
+from web.contract.schemas.common import Error
 
 
 def _endpoint() -> Endpoint | None:

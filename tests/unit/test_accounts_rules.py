@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
-from shared import recovery_codes, totp
-from shared.networks import check_address
+from shared.accounts import recovery_codes, totp
+from shared.accounts.networks import check_address
 from shared.settings import Settings, SettingsError
 from web.redirects import safe_next
 

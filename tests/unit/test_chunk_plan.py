@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from shared.allocation import MIN_CHUNK, ChunkPlan
+from shared.imports.allocation import MIN_CHUNK, ChunkPlan
 
 
 def sizes(plan: ChunkPlan) -> list[int]:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from shared.errors import FileRejected
-from shared.reader import inspect_table, open_table
+from shared.files.reader import inspect_table, open_table
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 LIMITS = {"max_rows": 500, "max_bytes": 5 * 1024 * 1024}
 
 pytestmark = [
     pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not beside the project"),
-    # shared/reader.py silences these at import; pytest resets warning filters around each test.
+    # shared/files/reader.py silences these at import; pytest resets warning filters around each test.
     pytest.mark.filterwarnings("ignore::UserWarning:openpyxl"),
 ]
 

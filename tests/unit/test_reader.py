@@ -12,7 +12,7 @@ import openpyxl.xml
 import pytest
 
 from shared.errors import FileRejected
-from shared.reader import inspect_table, open_table
+from shared.files.reader import inspect_table, open_table
 
 LIMITS = {"max_rows": 500, "max_bytes": 5 * 1024 * 1024}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import FileRejected
-from shared.reader import inspect_table
-from shared.sizes import size_text
-from shared.uploads import clean_filename
+from shared.files.reader import inspect_table
+from shared.files.uploads import clean_filename
+from shared.text import size_text
 
 MB = 1024 * 1024
 

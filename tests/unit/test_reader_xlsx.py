@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import FileRejected
-from shared.reader import inspect_table, open_table
-from tests.raw_xlsx import row, sheet, users_sheet, workbook
+from shared.files.reader import inspect_table, open_table
+from tests.support.raw_xlsx import row, sheet, users_sheet, workbook
 
 LIMITS = {"max_rows": 500, "max_bytes": 5 * 1024 * 1024}
 HEADER = row(1, ["Username", "Email"])

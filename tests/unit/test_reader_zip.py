@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from shared.errors import FileRejected
-from shared.reader import inspect_table
-from tests.raw_xlsx import (
+from shared.files.reader import inspect_table
+from tests.support.raw_xlsx import (
     directory_entry,
     patch_directory,
     sheet,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.reader import inspect_table
-from shared.suggest import suggest_mapping
-from shared.templates import TEMPLATE_HEADERS
+from shared.files.reader import inspect_table
+from shared.mapping.suggest import suggest_mapping
+from shared.mapping.templates import TEMPLATE_HEADERS
 
 TEMPLATES = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "user-import-templates"
 

@@ -6,9 +6,9 @@ import io
 
 import openpyxl
 
-from shared.reader import inspect_table, open_table
-from shared.result_files import SuccessRow, errors_csv, neutralise, success_csv
-from shared.templates import TEMPLATE_HEADERS, template_csv, template_xlsx
+from shared.files.reader import inspect_table, open_table
+from shared.files.result_files import SuccessRow, errors_csv, neutralise, success_csv
+from shared.mapping.templates import TEMPLATE_HEADERS, template_csv, template_xlsx
 
 LIMITS = {"max_rows": 500, "max_bytes": 5 * 1024 * 1024}
 EXAMPLE = dict(

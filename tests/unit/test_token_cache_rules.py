@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from shared.auth import TokenCaller
+from shared.accounts.token_cache import TokenCache
+from shared.accounts.tokens import TokenCaller
 from shared.models import utcnow
-from shared.token_cache import TokenCache
 
 
 def caller(

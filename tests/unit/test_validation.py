@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.mapping import parse_mapping
+from shared.files.reader import Row
+from shared.mapping.parser import parse_mapping
+from shared.mapping.validation import References, validate_row
 from shared.models import Desk, Role, SkillGroup, Tenant
-from shared.reader import Row
-from shared.validation import References, validate_row
 
 HEADERS = ["User", "Mail", "Ext", "Role", "Desk", "Skills", "URI", "Device", "Phone"]
 

@@ -6,15 +6,15 @@ from typing import Any
 
 from flask import jsonify, request
 
-from shared.accounts import Attempt, LoginRefused, log_in
-from shared.auth import issue_token, revoke_token
+from shared.accounts.login_flow import Attempt, LoginRefused, log_in
+from shared.accounts.tokens import issue_token, revoke_token
 from web.api import bp
-from web.contract import Caller, route
+from web.clients import settings
+from web.contract.routes import Caller, route
+from web.contract.schemas.auth import Token, TokenRequest
 from web.database import db
 from web.mail import send_login_code
-from web.schemas import Token, TokenRequest
 from web.security import Unauthorized, client_address, forget_token, limiter, login_limit
-from web.services import settings
 
 
 @route(

@@ -6,18 +6,19 @@ from typing import Any
 
 from flask import jsonify
 
-from shared import failed_rows
-from shared.jobs import get_job
+from shared.imports import failed_rows
+from shared.imports.jobs import get_job
+from shared.imports.regeneration import request_regeneration
+from shared.imports.undo import request_undo
 from shared.models import ImportJob
-from shared.regeneration import request_regeneration
-from shared.undo import request_undo
 from web.api import bp
 from web.api.imports import LOCATION, commit_and_publish, publish_status, started
-from web.contract import route
+from web.clients import offer_slots, settings
+from web.contract.routes import route
+from web.contract.schemas.after_import import Retry, RowCheck, RowCheckAnswer, RowPage, RowsQuery
+from web.contract.schemas.imports import ImportStatus
 from web.database import db
-from web.schemas import ImportStatus, Retry, RowCheck, RowCheckAnswer, RowPage, RowsQuery
 from web.security import admin, tenant_id
-from web.services import offer_slots, settings
 
 
 def _queued(job: ImportJob, units: int) -> Any:

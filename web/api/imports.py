@@ -10,10 +10,11 @@ from typing import Any
 from flask import Response, g, jsonify, request, stream_with_context, url_for
 from redis.exceptions import RedisError
 
-from shared import progress
-from shared.completion import fail_job
 from shared.errors import FileRejected, Unavailable
-from shared.jobs import (
+from shared.files.uploads import get_upload, store_upload
+from shared.imports import progress
+from shared.imports.completion import fail_job
+from shared.imports.jobs import (
     acknowledge,
     create_job,
     errors_file,
@@ -23,15 +24,15 @@ from shared.jobs import (
     status_from_db,
     success_file,
 )
+from shared.mapping.templates import template_csv, template_xlsx
+from shared.mapping.upload_answer import stored_upload_answer, upload_answer
 from shared.models import ImportJob
-from shared.templates import template_csv, template_xlsx
-from shared.uploads import get_upload, store_upload, upload_answer, upload_as_dict
 from web.api import bp
-from web.contract import route
+from web.clients import celery, redis, settings
+from web.contract.routes import route
+from web.contract.schemas.imports import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
 from web.database import close_db, db, sessions
-from web.schemas import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
 from web.security import admin, tenant_id
-from web.services import celery, redis, settings
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOCATION = {"Location": "the new import's status: /api/v1/imports/<id>"}
@@ -82,13 +83,13 @@ def upload_file() -> Any:
         session, settings(), admin().tenant_id, admin().id, file.filename, data, sheet
     )
     session.commit()
-    return jsonify(upload_as_dict(session, upload, found.preview, found.sheets)), 201
+    return jsonify(upload_answer(session, upload, found.preview, found.sheets)), 201
 
 
 @route(bp, "GET", "/uploads/<hex:upload_id>", answer=UploadAnswer)
 def show_upload(upload_id: str) -> Any:
     """The upload's answer again (for the mapping page after a reload)."""
-    return jsonify(upload_answer(db(), settings(), get_upload(db(), admin().tenant_id, upload_id)))
+    return jsonify(stored_upload_answer(db(), settings(), get_upload(db(), admin().tenant_id, upload_id)))
 
 
 @route(

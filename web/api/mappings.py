@@ -6,11 +6,16 @@ from typing import Any
 
 from flask import jsonify
 
-from shared.saved_mappings import as_dict, delete_mapping, list_mappings, save_mapping
+from shared.mapping.saved_mappings import as_dict, delete_mapping, list_mappings, save_mapping
 from web.api import bp
-from web.contract import route
+from web.contract.routes import route
+from web.contract.schemas.saved_mappings import (
+    SavedMapping,
+    SavedMappingList,
+    SaveMapping,
+    documented_mapping,
+)
 from web.database import db
-from web.schemas import SavedMapping, SavedMappingList, SaveMapping, documented_mapping
 from web.security import admin, tenant_id
 
 

@@ -7,12 +7,13 @@ from typing import Any
 from flask import jsonify
 from pydantic import BaseModel
 
-from shared.reference import KINDS, as_dict, get_entity, list_entities, set_role_auth_default
+from shared.dialer.reference import KINDS, as_dict, get_entity, list_entities, set_role_auth_default
 from web.api import bp
-from web.contract import route
+from web.contract.routes import route
+from web.contract.schemas.common import list_of
+from web.contract.schemas.reference import Desk, PbxDomain, RoleUpdate, SkillGroup
+from web.contract.schemas.reference import Role as RoleAnswer
 from web.database import db
-from web.schemas import Desk, PbxDomain, RoleUpdate, SkillGroup, list_of
-from web.schemas import Role as RoleAnswer
 from web.security import admin
 
 # Each kind's answer model and its name in the document: list_roles, get_role, {role_id}, ...

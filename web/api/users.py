@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import jsonify
 
-from shared.users import get_user, list_users, reset_password, unlock_user, user_as_dict
+from shared.dialer.users import get_user, list_users, reset_password, unlock_user, user_as_dict
 from web.api import bp
-from web.contract import route
+from web.clients import settings
+from web.contract.routes import route
+from web.contract.schemas.users import TemporaryPassword, UserAnswer, UserPage, UsersQuery
 from web.database import db
-from web.schemas import TemporaryPassword, UserAnswer, UserPage, UsersQuery
 from web.security import admin
-from web.services import settings
 
 
 @route(bp, "GET", "/users", query=UsersQuery, answer=UserPage)

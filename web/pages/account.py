@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
-from shared import accounts, recovery_codes
-from shared.accounts import PasswordRejected
-from shared.auth_types import LABELS, effective_auth_type
+from shared.accounts import login_flow, recovery_codes
+from shared.accounts.auth_types import LABELS, effective_auth_type
+from shared.accounts.login_flow import PasswordRejected
+from web.clients import settings
 from web.database import db
 from web.pages import bp
 from web.security import account_auth, limiter, login_limit, session_id, session_user
-from web.services import settings
 
 
 def _context() -> dict[str, Any]:
@@ -23,9 +23,9 @@ def _context() -> dict[str, Any]:
         "user": user,
         "auth_label": LABELS[kind],
         "auth_type": kind.value,
-        "enrolled": accounts.enrolled(user),
-        "recovery_left": recovery_codes.remaining(db(), user) if accounts.enrolled(user) else 0,
-        "min_length": accounts.MIN_PASSWORD_LENGTH,
+        "enrolled": login_flow.enrolled(user),
+        "recovery_left": recovery_codes.remaining(db(), user) if login_flow.enrolled(user) else 0,
+        "min_length": login_flow.MIN_PASSWORD_LENGTH,
     }
 
 
@@ -47,7 +47,7 @@ def account_password() -> Any:
     if new != again:
         return render_template("account.html", error="The two new passwords differ.", **_context()), 422
     try:
-        accounts.change_own_password(
+        login_flow.change_own_password(
             db(), settings(), user, request.form.get("current_password", ""), new, keep_session=session_id()
         )
     except PasswordRejected as rejected:

@@ -6,14 +6,14 @@ from typing import Any
 
 from flask import render_template
 
-from shared.fields import FIELDS
-from shared.jobs import get_job
-from shared.reference import KINDS
-from shared.uploads import get_upload
+from shared.dialer.reference import KINDS
+from shared.files.uploads import get_upload
+from shared.imports.jobs import get_job
+from shared.mapping.fields import FIELDS
+from web.clients import settings
 from web.database import db
 from web.pages import bp
 from web.security import admin, page_auth
-from web.services import settings
 
 
 @bp.get("/imports/new")

@@ -13,10 +13,11 @@ from typing import Any
 from flask import jsonify, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from shared import accounts, one_time_codes, recovery_codes, totp
-from shared.accounts import LoginRefused, PasswordRejected, Step
-from shared.auth_types import AuthType
+from shared.accounts import login_flow, one_time_codes, recovery_codes, totp
+from shared.accounts.auth_types import AuthType
+from shared.accounts.login_flow import LoginRefused, PasswordRejected, Step
 from shared.models import User, utcnow
+from web.clients import settings
 from web.database import db
 from web.mail import send_login_code
 from web.pages import bp
@@ -30,7 +31,6 @@ from web.security import (
     logout_session,
     session_user,
 )
-from web.services import settings
 
 STEP_TIMEOUT = timedelta(minutes=10)
 STEP_ENDPOINTS = {
@@ -75,19 +75,19 @@ def _restart() -> Response:
 def _advance(user: User) -> Response:
     """Go to the next step of the login, or finish it."""
     state = session["login"]
-    step = accounts.next_step(user, factor_done=bool(state.get("factor_done")))
+    step = login_flow.next_step(user, factor_done=bool(state.get("factor_done")))
     if (
         step is Step.CODE
-        and accounts.second_factor(user) is AuthType.EMAIL_OTP
+        and login_flow.second_factor(user) is AuthType.EMAIL_OTP
         and not state.get("code_sent")
     ):
-        code_id = accounts.send_code(db(), settings(), user, client_address())
+        code_id = login_flow.send_code(db(), settings(), user, client_address())
         db().commit()
         send_login_code(code_id)
         session["login"] = state | {"code_sent": True}
     if step is not Step.DONE:
         return redirect(url_for(STEP_ENDPOINTS[step]))
-    accounts.complete(db(), user, client_address(), via="page")
+    login_flow.complete(db(), user, client_address(), via="page")
     db().commit()
     target = state.get("next")
     login_session(user)
@@ -120,7 +120,7 @@ def login() -> Any:
         )
         return render_template("login.html", form=form, notice=notice)
     try:
-        user = accounts.check_password(
+        user = login_flow.check_password(
             db(),
             settings(),
             form["tenant"],
@@ -148,17 +148,19 @@ def login_code() -> Any:
     user = _pending()
     if user is None:
         return _restart()
-    if accounts.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.CODE:
+    if login_flow.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.CODE:
         return _advance(user)
-    method = accounts.second_factor(user)
+    method = login_flow.second_factor(user)
     context = {"method": method.value if method else "", "email": _masked(user.email)}
     if request.method == "GET":
         return render_template("login_code.html", **context)
     try:
-        proof = accounts.verify_factor(db(), settings(), user, request.form.get("code", ""), client_address())
+        proof = login_flow.verify_factor(
+            db(), settings(), user, request.form.get("code", ""), client_address()
+        )
     except LoginRefused as refused:
         return _refused("login_code.html", refused, user, **context)
-    accounts.spend(db(), user, proof)
+    login_flow.spend(db(), user, proof)
     db().commit()
     session["login"] = session["login"] | {"factor_done": True}
     return _advance(user)
@@ -171,7 +173,7 @@ def login_code_resend() -> Any:
     user = _pending()
     if user is None:
         return _restart()
-    if accounts.second_factor(user) is AuthType.EMAIL_OTP:
+    if login_flow.second_factor(user) is AuthType.EMAIL_OTP:
         session["login"] = session["login"] | {"code_sent": False}
     return _advance(user)
 
@@ -193,18 +195,20 @@ def login_enrol() -> Any:
     user = _pending()
     if user is None:
         return _restart()
-    if accounts.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.ENROL:
+    if login_flow.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.ENROL:
         return _advance(user)
-    details = accounts.enrolment_details(db(), settings(), user)
+    details = login_flow.enrolment_details(db(), settings(), user)
     db().commit()  # the secret stays the same until enrolment is done
     context = {"qr": totp.qr_svg(details["otpauth_uri"]), "secret": details["secret"], "user": user}
     if request.method == "GET":
         return render_template("login_enrol.html", **context)
     try:
-        proof = accounts.verify_factor(db(), settings(), user, request.form.get("code", ""), client_address())
+        proof = login_flow.verify_factor(
+            db(), settings(), user, request.form.get("code", ""), client_address()
+        )
     except LoginRefused as refused:
         return _refused("login_enrol.html", refused, user, **context)
-    codes = accounts.spend(db(), user, proof) or []
+    codes = login_flow.spend(db(), user, proof) or []
     db().commit()
     session["login"] = session["login"] | {"factor_done": True}
     # Shown in this answer only: the plain codes are kept nowhere.
@@ -226,16 +230,16 @@ def login_password() -> Any:
     user = _pending()
     if user is None:
         return _restart()
-    if accounts.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.PASSWORD:
+    if login_flow.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.PASSWORD:
         return _advance(user)
-    context = {"min_length": accounts.MIN_PASSWORD_LENGTH}
+    context = {"min_length": login_flow.MIN_PASSWORD_LENGTH}
     if request.method == "GET":
         return render_template("login_password.html", **context)
     new, again = request.form.get("new_password", ""), request.form.get("confirm_password", "")
     if new != again:
         return render_template("login_password.html", error="The two passwords differ.", **context), 422
     try:
-        accounts.set_password(db(), settings(), user, new)
+        login_flow.set_password(db(), settings(), user, new)
     except PasswordRejected as rejected:
         return render_template("login_password.html", error=rejected.message, **context), rejected.status
     db().commit()
@@ -248,7 +252,7 @@ def logout() -> Any:
     """End the session on the server: a copy of the cookie no longer works."""
     user = session_user()
     if user is not None:
-        accounts.record_logout(db(), user, client_address())
+        login_flow.record_logout(db(), user, client_address())
         db().commit()
     logout_session()
     return redirect(url_for("pages.login"))

@@ -8,13 +8,13 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from shared.accounts.auth_types import CONCRETE, LABELS, AuthType, effective_auth_type
 from shared.audit import list_events
-from shared.auth_types import CONCRETE, LABELS, AuthType, effective_auth_type
-from shared.fields import FIELDS
-from shared.jobs import list_jobs
+from shared.dialer.reference import KINDS, list_entities, set_role_auth_default
+from shared.dialer.users import MAX_PER_PAGE, list_users
+from shared.imports.jobs import list_jobs
+from shared.mapping.fields import FIELDS
 from shared.models import User
-from shared.reference import KINDS, list_entities, set_role_auth_default
-from shared.users import MAX_PER_PAGE, list_users
 from web.database import db
 from web.pages import bp
 from web.security import admin, page_auth

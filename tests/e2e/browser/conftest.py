@@ -5,31 +5,15 @@ The browser flow runs once, on SQLite, against a real worker and Redis (tests/co
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.serving import make_server
 
-from shared.settings import PROJECT_ROOT, Settings
-from tests.conftest import ADMIN_PASSWORD
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
-TIMEOUT_MS = 20_000
+from shared.settings import Settings
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Requests, Ui
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -90,22 +74,6 @@ def browser(browser_settings: Settings) -> Iterator:
         chromium.close()
 
 
-@dataclass
-class Requests:
-    """Every URL the page asked for, to prove nothing leaves the service."""
-
-    origin: str
-    urls: list[str] = field(default_factory=list)
-
-    def foreign(self) -> list[str]:
-        own = urlsplit(self.origin).netloc
-        return [
-            url
-            for url in self.urls
-            if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != own
-        ]
-
-
 @pytest.fixture
 def requests_seen(live_url: str) -> Requests:
     return Requests(live_url)
@@ -127,62 +95,6 @@ def page(browser, live_url: str, requests_seen: Requests) -> Iterator:
     context.close()
     assert requests_seen.urls, "the page made no request at all"
     assert requests_seen.foreign() == [], f"requests to other hosts: {requests_seen.foreign()}"
-
-
-class Ui:
-    """Actions an admin takes in the browser (flaskr-style helpers)."""
-
-    def __init__(self, page) -> None:
-        self.page = page
-
-    def screenshot(self, name: str) -> Path:
-        """Save a full-page screenshot as a test artifact."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD, workspace: str = "demo") -> None:
-        from playwright.sync_api import expect
-
-        self.page.goto("/login")
-        self.page.get_by_label("Workspace").fill(workspace)
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Log in").click()
-        expect(self.page.get_by_role("heading", name="Users Management")).to_be_visible()
-
-    def open_tab(self, name: str) -> None:
-        tabs = self.page.get_by_role("navigation", name="Users Management tabs")
-        tabs.get_by_role("link", name=name).click()
-
-    def upload(self, path: Path) -> None:
-        """From Users Management: Create from file, choose the file, Upload."""
-        from playwright.sync_api import expect
-
-        self.page.goto("/users")
-        self.page.get_by_role("link", name="Create from file").click()
-        expect(self.page.get_by_role("heading", name="Create from file")).to_be_visible()
-        self.page.get_by_label("Drag and drop a file or browse for it").set_input_files(str(path))
-        self.page.get_by_role("button", name="Upload").click()
-
-    def wait_for_mapping(self) -> None:
-        from playwright.sync_api import expect
-
-        expect(self.page).to_have_url(re.compile(r"/imports/new/[0-9a-f]+$"))
-        expect(self.page.locator("#preview tbody tr").first).to_be_visible()
-
-    def choose_role_from_dialer(self, role: str = "Agent") -> None:
-        self.page.get_by_label("Role", exact=True).select_option(label="From Dialer")
-        roles = self.page.get_by_label("Role from Dialer")
-        option = roles.locator("option", has_text=re.compile(rf"^{re.escape(role)} \(ID \d+\)$"))
-        roles.select_option(label=option.text_content())
-
-    def wait_for_result(self) -> None:
-        from playwright.sync_api import expect
-
-        expect(self.page).to_have_url(re.compile(r"/imports/[0-9a-f]+$"))
-        expect(self.page.get_by_role("heading", name="Upload Result")).to_be_visible()
 
 
 @pytest.fixture

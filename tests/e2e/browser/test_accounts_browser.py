@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.models import utcnow
-from tests.accounts import NEW_PASSWORD, TEMP_PASSWORD, add_user, totp_code
+from tests.support.accounts import NEW_PASSWORD, TEMP_PASSWORD, add_user, totp_code
 
 pytestmark = pytest.mark.browser
 

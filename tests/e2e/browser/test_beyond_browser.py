@@ -7,16 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from shared.accounts.passwords import verify_password
 from shared.models import Desk, ImportJob, Role, Tenant, User
-from shared.passwords import verify_password
-from tests.e2e.browser.test_import_flow_browser import (
-    download,
-    expect_counts,
-    import_id_of,
-    people,
-    read_csv,
-    write_csv,
-)
+from tests.support.browser import download, expect_counts, import_id_of, people, read_csv, write_csv
 
 pytestmark = pytest.mark.browser
 BROKEN = {  # 7 of 41 rows: index -> (column, bad value, the fix)

@@ -3,70 +3,30 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from shared.accounts.passwords import verify_password
 from shared.models import Desk, ImportJob, Role, SkillGroup, User
-from shared.passwords import verify_password
-from tests.builders import basic_mapping
+from tests.support.browser import (
+    cell,
+    download,
+    expect_complete,
+    expect_counts,
+    import_id_of,
+    people,
+    read_csv,
+    write_csv,
+)
+from tests.support.builders import basic_mapping
 
 pytestmark = pytest.mark.browser
 
 SUCCESS_HEADER = ["Row", "Username", "Email", "Virtual Extension", "Temporary Password"]
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(rows)
-    return path
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-
-
-def cell(value: str) -> str:
-    """A cell as a spreadsheet shows it: the result files guard formula-like cells with an apostrophe."""
-    return value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@") else value
-
-
-def people(prefix: str, count: int) -> list[list[str]]:
-    return [[f"{prefix}{i}", f"{prefix}{i}@example.com", "Ann", f"Smith{i}"] for i in range(1, count + 1)]
-
-
-def expect_counts(page, created: int, duplicates: int, errors: int) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("#result-created")).to_have_text(str(created))
-    expect(page.locator("#result-duplicates")).to_have_text(str(duplicates))
-    expect(page.locator("#result-errors")).to_have_text(str(errors))
-
-
-def expect_complete(page, total: int) -> None:
-    from playwright.sync_api import expect
-
-    bar = page.get_by_label("Rows processed")
-    expect(bar).to_have_attribute("aria-valuenow", "100")
-    expect(bar).to_have_js_property("value", 100)
-    expect(page.locator("#percent")).to_have_text("100 %")
-    expect(page.locator("#count-processed")).to_have_text(str(total))
-    expect(page.locator("#count-total")).to_have_text(str(total))
-
-
-def download(page, name: str) -> Path:
-    with page.expect_download() as info:
-        page.get_by_role("link", name=name).click()
-    return Path(info.value.path())
-
-
-def import_id_of(page) -> str:
-    return re.search(r"/imports/([0-9a-f]+)$", page.url).group(1)
 
 
 def test_csv_import_from_upload_to_users_table(page, ui, live_worker, sessions, settings, tmp_path):

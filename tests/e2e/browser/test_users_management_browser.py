@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.fields import FIELDS
+from shared.accounts.passwords import hash_password, verify_password
+from shared.mapping.fields import FIELDS
 from shared.models import Desk, Role, SkillGroup, Tenant, User
-from shared.passwords import hash_password, verify_password
 from shared.settings import Settings
 
 pytestmark = pytest.mark.browser

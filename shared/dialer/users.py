@@ -1,0 +1,122 @@
+"""The Users table: listing, searching, one-off creation and password resets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from shared.accounts import lockout, page_sessions
+from shared.accounts.auth_types import effective_auth_type
+from shared.accounts.passwords import generate_password, hash_password
+from shared.accounts.tokens import revoke_user_tokens
+from shared.audit import record
+from shared.errors import DomainError, NotFound
+from shared.mapping.fields import FIELDS
+from shared.models import User
+from shared.settings import Settings
+from shared.timestamps import iso
+
+MAX_PER_PAGE = 200
+SEARCHABLE = [f for f in FIELDS if f.searchable]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[User]
+    total: int
+    page: int
+    per_page: int
+
+
+def user_as_dict(user: User) -> dict[str, Any]:
+    """The JSON shape of a user in the Users table (never the hash)."""
+    return (
+        {"id": user.id}
+        | {f.attribute: f.read(user) for f in FIELDS}
+        | {
+            "sip_mode": user.sip_mode,
+            "pbx_domain_id": user.pbx_domain_id,
+            "sip_device": user.sip_device,
+            "sip_uri": user.sip_uri,
+            "auth_type": user.auth_type,
+            "effective_auth_type": effective_auth_type(user).value,
+            "second_factor_enrolled": user.totp_enrolled_at is not None,
+            "locked": user.locked_at is not None,
+            "failed_logins": user.failed_logins or 0,
+            "last_login_at": iso(user.last_login_at),
+            "allowed_networks": user.allowed_networks,
+            "session_timeout_minutes": user.session_timeout_minutes,
+            "lock_after_failed_logins": user.lock_after_failed_logins,
+            "must_change_password": user.must_change_password,
+            "created_at": iso(user.created_at),
+            "import_id": user.import_id,
+        }
+    )
+
+
+def list_users(
+    session: Session,
+    tenant_id: int,
+    page: int = 1,
+    per_page: int = 50,
+    q: str | None = None,
+    import_id: str | None = None,
+) -> Page:
+    """A page of the tenant's users, newest first, filtered by text and import."""
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise DomainError("invalid_page", f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}.")
+    query = select(User).where(User.tenant_id == tenant_id)
+    if q:
+        like = f"%{q.strip().lower()}%"
+        query = query.where(or_(*(func.lower(getattr(User, f.attribute)).like(like) for f in SEARCHABLE)))
+    if import_id:
+        query = query.where(User.import_id == import_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.options(
+            selectinload(User.skill_groups),
+            selectinload(User.role),
+            selectinload(User.desk),
+            selectinload(User.tenant),
+        )
+        .order_by(User.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return Page(list(items), total, page, per_page)
+
+
+def get_user(session: Session, tenant_id: int, user_id: int) -> User:
+    """One user of the tenant; another tenant's answers NotFound."""
+    user = session.get(User, user_id)
+    if user is None or user.tenant_id != tenant_id:
+        raise NotFound(f"User {user_id}")
+    return user
+
+
+def reset_password(
+    session: Session, settings: Settings, tenant_id: int, actor_id: int | None, user_id: int
+) -> str:
+    """Give the user a new temporary password; returned once, stored only hashed.
+
+    The user's sessions and tokens end and a lock is lifted, in the same transaction.
+    """
+    user = get_user(session, tenant_id, user_id)
+    password = generate_password(user.digits_only_password)
+    user.password_hash = hash_password(settings, password)
+    user.must_change_password = True
+    lockout.unlock(session, user, actor_id)
+    page_sessions.end_for_user(session, user.id)
+    revoke_user_tokens(session, user.id)
+    record(session, tenant_id, actor_id, "user.password_reset", str(user.id), {"username": user.username})
+    return password
+
+
+def unlock_user(session: Session, tenant_id: int, actor_id: int | None, user_id: int) -> User:
+    """Lift the user's lock (and reset the failure count)."""
+    user = get_user(session, tenant_id, user_id)
+    lockout.unlock(session, user, actor_id)
+    return user
