@@ -24,7 +24,7 @@ import redis
 
 from shared.settings import Settings
 
-DEFAULT_REDIS_URL = Settings.redis_url  # one default, kept in shared/settings.py
+DEFAULT_REDIS_URL = Settings.model_fields["redis_url"].default  # one default, kept in shared/settings.py
 START_TIMEOUT_SECONDS = 10.0
 
 

@@ -25,7 +25,6 @@ from honcho.manager import Manager
 
 from scripts.local_redis import redis_answers, redis_binary, safe_url, start_redis, stop_redis
 from shared.settings import PROJECT_ROOT, Settings, ensure_local_secrets, var_dir_of
-from web.database import THREADS_PER_PROCESS
 
 BIN = Path(sys.executable).parent  # the venv's executables sit beside its python
 READY_TIMEOUT_SECONDS = 180
@@ -58,10 +57,8 @@ def processes(settings: Settings, local_smtp: bool = False) -> dict[str, list[st
     return (mail if local_smtp else {}) | {
         "web": [
             str(BIN / "gunicorn"),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(THREADS_PER_PROCESS),  # each open progress page (Server-Sent Events) holds a thread
+            "--config",
+            "python:web.gunicorn_config",  # gthread, WEB_THREADS threads (an open progress page holds one)
             "--bind",
             f"127.0.0.1:{settings.port}",
             # An access log line costs each request about a quarter of its time: opt in.

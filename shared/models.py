@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +23,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from shared.db import Base
 
@@ -84,6 +86,27 @@ class WorkStatus(StrEnum):
     PENDING = "pending"
     CLAIMED = "claimed"
     DONE = "done"
+
+
+State = TypeVar("State", bound=StrEnum)
+
+
+class StateText(TypeDecorator[State]):
+    """A state enum kept as its text (VARCHAR(16), as the migrations made it) and read back as the enum,
+    so a value no state has never reaches the database."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, states: type[State]) -> None:
+        super().__init__()
+        self.states = states
+
+    def process_bind_param(self, value: Any, _dialect: Dialect) -> str | None:
+        return None if value is None else self.states(value).value
+
+    def process_result_value(self, value: Any, _dialect: Dialect) -> State | None:
+        return None if value is None else self.states(value)
 
 
 def utcnow() -> datetime:
@@ -308,7 +331,7 @@ class ImportJob(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    status: Mapped[JobStatus] = mapped_column(StateText(JobStatus), default=JobStatus.QUEUED)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON)
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -356,10 +379,10 @@ class WorkItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # a WorkKind
+    kind: Mapped[WorkKind] = mapped_column(StateText(WorkKind))
     chunk: Mapped[int] = mapped_column(Integer, default=0)
     rows: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default=WorkStatus.PENDING)  # a WorkStatus
+    status: Mapped[WorkStatus] = mapped_column(StateText(WorkStatus), default=WorkStatus.PENDING)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -377,7 +400,7 @@ class ImportRow(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)
     row_number: Mapped[int] = mapped_column(Integer)
     chunk: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # a RowStatus
+    status: Mapped[RowStatus] = mapped_column(StateText(RowStatus), index=True)
     messages: Mapped[list[str]] = mapped_column(JSON, default=list)
     username: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(320))

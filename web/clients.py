@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import Celery
 from flask import Flask, current_app
 from redis import Redis
 
 from shared.settings import Settings
 from worker import create_celery
-
-log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -36,13 +32,3 @@ def celery() -> Celery:
 def settings() -> Settings:
     """The app's settings."""
     return current_app.config["SETTINGS"]
-
-
-def offer_slots(count: int) -> None:
-    """Send slot messages for work already committed; a broker that does not answer now only delays
-    it (the beat's sweep offers slots again for work nobody holds)."""
-    try:
-        for _ in range(count):
-            celery().send_task("imports.slot")
-    except Exception as exc:  # kombu raises its own errors; the work waits in the database
-        log.warning("could not offer slots count=%d error=%s", count, type(exc).__name__)

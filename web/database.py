@@ -12,15 +12,14 @@ from shared.db import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
-# gunicorn's threads per web process (scripts/run.py, Dockerfile, docker-compose.yml). The pool
-# keeps a connection for each: with SQLAlchemy's default of five, every request beyond the fifth
-# at once opened and closed a connection of its own (SQLite's PRAGMAs, or a PostgreSQL backend).
-THREADS_PER_PROCESS = 32
-
 
 def init_app(app: Flask) -> None:
     """Build the engine for the app's settings and close sessions after each request."""
-    engine = make_engine(app.config["SETTINGS"], pooled=THREADS_PER_PROCESS)
+    settings = app.config["SETTINGS"]
+    # The pool keeps a connection for each of gunicorn's threads (WEB_THREADS): with SQLAlchemy's
+    # default of five, every request beyond the fifth at once opened and closed a connection of its
+    # own (SQLite's PRAGMAs, or a PostgreSQL backend).
+    engine = make_engine(settings, pooled=settings.web_threads)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessions"] = make_sessionmaker(engine)
     app.teardown_appcontext(_close_session)

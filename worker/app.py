@@ -12,6 +12,9 @@ from shared.settings import Settings
 from worker import runtime
 
 TASK_MODULES = ["worker.tasks", "worker.mail"]
+# Beat's tasks, by name (worker/tasks.py registers them).
+SWEEP = "imports.sweep"
+PURGE = "system.purge_expired_credentials"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,9 +39,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule": {
-            "purge-expired-passwords": {"task": "imports.purge_expired", "schedule": timedelta(minutes=15)},
+            # Temporary passwords past retention, expired tokens, idle sessions, expired login codes.
+            "purge-expired-credentials": {"task": PURGE, "schedule": timedelta(minutes=15)},
             # Work nobody holds (a lost message, a dead worker) is offered again within minutes.
-            "sweep": {"task": "imports.sweep", "schedule": timedelta(seconds=settings.sweep_seconds)},
+            "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_seconds)},
         },
         "timezone": "UTC",
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -32,14 +33,14 @@ from shared.imports.scheduling import Claim
 from shared.models import ImportJob, WorkKind
 from shared.settings import Settings
 from worker import runtime
-from worker.app import app
+from worker.app import PURGE, SWEEP, app
+from worker.slots import SLOT, offer_slots
 
 log = logging.getLogger(__name__)
 # Infrastructure that may come back: the unit is retried (and never fails its job).
 INFRASTRUCTURE = (OperationalError, InterfaceError, PoolTimeout, RedisError, ConnectionError, TimeoutError)
 # A retry comes at least a second later, and at most ten seconds after the database or Redis is back.
 BACKOFF_FLOOR, BACKOFF_CAP = 1.0, 10.0
-SLOT = "imports.slot"
 
 
 def backoff(retries: int) -> float:
@@ -124,26 +125,52 @@ def run_regeneration(
     return done
 
 
-# How a unit that cannot succeed ends its job's work: creation fails the import, an undo or a
-# regeneration stops and says why (the import itself stays as it ended).
-_HALT: dict[WorkKind, Callable[[Session, str, str], object]] = {
-    WorkKind.VALIDATE: completion.fail_job,
-    WorkKind.CREATE: completion.fail_job,
-    WorkKind.UNDO: undo.halt,
-    WorkKind.REGENERATE: regeneration.halt,
+Offer = Callable[[int], None]  # sends n more slots
+
+
+def _validate(sessions: sessionmaker[Session], settings: Settings, claim: Claim, offer: Offer) -> None:
+    chunks = run_validation(sessions, settings, claim.job_id, claim)
+    # This slot goes on by itself; the other processes get slots of their own for the new chunks.
+    offer(min(len(chunks), settings.worker_processes) - 1)
+
+
+def _create(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _offer: Offer) -> None:
+    run_chunk(sessions, settings, claim.job_id, claim.chunk, claim)
+
+
+def _undo(sessions: sessionmaker[Session], _settings: Settings, claim: Claim, _offer: Offer) -> None:
+    run_undo(sessions, claim.job_id, claim.chunk, claim)
+
+
+def _regenerate(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _offer: Offer) -> None:
+    run_regeneration(sessions, settings, claim.job_id, claim.chunk, claim)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What runs a kind of unit, and how a unit of it that cannot succeed ends its job's work."""
+
+    run: Callable[[sessionmaker[Session], Settings, Claim, Offer], None]
+    halt: Callable[[Session, str, str], object]
+
+
+# Creation fails the import; an undo or a regeneration stops and says why (the import stays as it ended).
+WORK: dict[WorkKind, Work] = {
+    WorkKind.VALIDATE: Work(_validate, completion.fail_job),
+    WorkKind.CREATE: Work(_create, completion.fail_job),
+    WorkKind.UNDO: Work(_undo, undo.halt),
+    WorkKind.REGENERATE: Work(_regenerate, regeneration.halt),
 }
 
 
 def fail(sessions: sessionmaker[Session], claim: Claim, reason: str) -> None:
     """End the claim's work with a reason a user can act on."""
     with sessions.begin() as session:
-        _HALT[claim.kind](session, claim.job_id, reason)
+        WORK[claim.kind].halt(session, claim.job_id, reason)
         scheduling.finish(session, claim)
 
 
-def run_slot(
-    sessions: sessionmaker[Session], settings: Settings, worker: str, offer: Callable[[int], None]
-) -> Claim | None:
+def run_slot(sessions: sessionmaker[Session], settings: Settings, worker: str, offer: Offer) -> Claim | None:
     """Claim the next unit of work in fair order and do it; returns what was done (None: nothing)."""
     with sessions.begin() as session:
         claim = scheduling.claim_next(session, worker, timedelta(seconds=settings.claim_timeout_seconds))
@@ -151,16 +178,7 @@ def run_slot(
         return None
     log.info("claimed job=%s kind=%s chunk=%d worker=%s", claim.job_id, claim.kind, claim.chunk, worker)
     try:
-        if claim.kind == WorkKind.VALIDATE:
-            chunks = run_validation(sessions, settings, claim.job_id, claim)
-            # This slot goes on by itself; the other processes get slots of their own for the new chunks.
-            offer(min(len(chunks), settings.worker_processes) - 1)
-        elif claim.kind == WorkKind.UNDO:
-            run_undo(sessions, claim.job_id, claim.chunk, claim)
-        elif claim.kind == WorkKind.REGENERATE:
-            run_regeneration(sessions, settings, claim.job_id, claim.chunk, claim)
-        else:
-            run_chunk(sessions, settings, claim.job_id, claim.chunk, claim)
+        WORK[claim.kind].run(sessions, settings, claim, offer)
     except INFRASTRUCTURE:
         raise  # retried: the unit stays claimed by this slot, which takes it up again
     except DomainError as exc:  # the file or mapping cannot be processed: no retry helps
@@ -178,13 +196,9 @@ def _publish(job_id: str) -> None:
             publish(runtime.redis(), status_from_db(session, job), job.tenant_id)
 
 
-def offer_slots(count: int) -> None:
-    """Send `count` slot messages; a broker that does not answer now is the sweep's to make up for."""
-    try:
-        for _ in range(count):
-            slot.apply_async()
-    except Exception as exc:  # kombu raises its own OperationalError; the sweep re-offers the work
-        log.warning("could not offer slots count=%d error=%s", count, type(exc).__name__)
+def offer_more(count: int) -> None:
+    """Offer `count` more slots from inside the worker."""
+    offer_slots(app, count)
 
 
 @app.task(name=SLOT, bind=True)
@@ -194,7 +208,7 @@ def slot(self: Task, **_ignored: Any) -> str | None:
     sessions = runtime.sessions()
     worker = self.request.id or "local"
     try:
-        claim = run_slot(sessions, settings, worker, offer_slots)
+        claim = run_slot(sessions, settings, worker, offer_more)
     except INFRASTRUCTURE as exc:
         retries, most = self.request.retries, max_retries(settings)
         if retries >= most:
@@ -212,23 +226,11 @@ def slot(self: Task, **_ignored: Any) -> str | None:
     with sessions() as session:
         waiting = scheduling.remaining(session)
     if waiting:
-        offer_slots(1)
+        offer_more(1)
     return f"{claim.kind} job={claim.job_id} chunk={claim.chunk}"
 
 
-@app.task(name="imports.validate")
-def validate(job_id: str) -> None:
-    """Messages sent before slots existed: run a slot instead (the work order is in the database)."""
-    offer_slots(1)
-
-
-@app.task(name="imports.process_chunk")
-def process_chunk(job_id: str, chunk: int) -> None:
-    """Messages sent before slots existed: run a slot instead (the work order is in the database)."""
-    offer_slots(1)
-
-
-@app.task(name="imports.sweep")
+@app.task(name=SWEEP)
 def sweep() -> int:
     """Offer slots again for work nobody holds (lost messages, dead workers); returns how many."""
     settings = runtime.settings()
@@ -236,7 +238,7 @@ def sweep() -> int:
         backlog = scheduling.sweep(session, timedelta(seconds=settings.claim_timeout_seconds))
     if backlog.claimable and (backlog.stale or backlog.idle_seconds >= settings.sweep_seconds):
         log.warning("re-offering work claimable=%d stale=%d", backlog.claimable, backlog.stale)
-        offer_slots(settings.worker_processes)
+        offer_more(settings.worker_processes)
         return settings.worker_processes
     return 0
 
@@ -247,9 +249,10 @@ def ping() -> str:
     return "pong"
 
 
-@app.task(name="imports.purge_expired")
-def purge_expired() -> int:
-    """Destroy temporary passwords past retention, expired tokens, idle sessions and expired login codes."""
+@app.task(name=PURGE)
+def purge_expired_credentials() -> int:
+    """Destroy temporary passwords past retention, expired tokens, idle sessions and expired login codes;
+    returns how many passwords went."""
     with runtime.sessions().begin() as session:
         count = purge_expired_passwords(session, runtime.settings())
         purge_expired_tokens(session)

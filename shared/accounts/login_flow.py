@@ -83,11 +83,20 @@ class Step(StrEnum):
     DONE = "done"
 
 
+class ProofKind(StrEnum):
+    """What proved the second factor."""
+
+    TOTP = "totp"  # the authenticator's code
+    ENROL = "enrol"  # the first code of an authenticator being enrolled
+    RECOVERY = "recovery"  # a recovery code
+    EMAIL = "email"  # the code emailed for this login
+
+
 @dataclass(frozen=True)
 class Proof:
     """A second factor that checked out, spent only once the login completes."""
 
-    kind: str  # totp | enrol | recovery | email
+    kind: ProofKind
     step: int | None = None
     row: OneTimeCode | RecoveryCode | None = None
 
@@ -190,20 +199,20 @@ def verify_factor(session: Session, settings: Settings, user: User, code: str, a
         secret = decrypt(settings, user.totp_secret_encrypted)
         if not enrolled(user):
             step = totp.matching_step(secret, code, now)
-            proof = Proof("enrol", step=step) if step is not None else None
+            proof = Proof(ProofKind.ENROL, step=step) if step is not None else None
         else:
             step = totp.matching_step(secret, code, now, after_step=user.totp_last_step)
             if step is not None:
-                proof = Proof("totp", step=step)
+                proof = Proof(ProofKind.TOTP, step=step)
             elif recovery_codes.looks_like_recovery_code(code):
                 row = recovery_codes.find_unused(session, user, code)
-                proof = Proof("recovery", row=row) if row is not None else None
+                proof = Proof(ProofKind.RECOVERY, row=row) if row is not None else None
     elif factor is AuthType.EMAIL_OTP:
         current = one_time_codes.current(session, user)
         if current is not None and one_time_codes.delivery(current) is one_time_codes.Delivery.FAILED:
             raise LoginRefused("code_not_sent")
         row = one_time_codes.matches(session, settings, user, code)
-        proof = Proof("email", row=row) if row is not None else None
+        proof = Proof(ProofKind.EMAIL, row=row) if row is not None else None
     if proof is None:
         lockout.count_failure(session, settings, user, Failure.CODE, address)
         raise LoginRefused("invalid_code")
@@ -212,17 +221,17 @@ def verify_factor(session: Session, settings: Settings, user: User, code: str, a
 
 def spend(session: Session, user: User, proof: Proof) -> list[str] | None:
     """Use up the proof; returns new recovery codes when it finished an enrolment."""
-    if proof.kind == "enrol":
+    if proof.kind is ProofKind.ENROL:
         user.totp_enrolled_at = utcnow()
         user.totp_last_step = proof.step
         _event(session, user, "account.enrolled", method=AuthType.GOOGLE_2FA.value)
         return recovery_codes.generate(session, user)
-    if proof.kind == "totp":
+    if proof.kind is ProofKind.TOTP:
         user.totp_last_step = proof.step
-    elif proof.kind == "recovery" and isinstance(proof.row, RecoveryCode):
+    elif proof.kind is ProofKind.RECOVERY and isinstance(proof.row, RecoveryCode):
         recovery_codes.use(proof.row)
         _event(session, user, "account.recovery_code_used")
-    elif proof.kind == "email" and isinstance(proof.row, OneTimeCode):
+    elif proof.kind is ProofKind.EMAIL and isinstance(proof.row, OneTimeCode):
         one_time_codes.use(proof.row)
     return None
 

@@ -11,16 +11,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.accounts.passwords import generate_password, hash_password
 from shared.encryption import encrypt
+from shared.imports.jobs import lock_job_row
 from shared.mapping.fields import FIELDS, UNIQUE
 from shared.mapping.parser import Mapping, load_mapping
 from shared.mapping.validation import SIP_DEVICE, SIP_URI, RowProblem
-from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, SkillGroup, User, utcnow
+from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, SkillGroup, User
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,9 @@ def make_secrets(settings: Settings, work: ChunkWork) -> dict[int, Secret]:
     return secrets
 
 
-def touch(session: Session, job_id: str) -> None:
-    """Mark the job as alive; also takes its row lock, so chunk transactions of a job run one at a time."""
-    session.execute(update(ImportJob).where(ImportJob.id == job_id).values(updated_at=utcnow()))
-
-
 def create_chunk(session: Session, work: ChunkWork, secrets: dict[int, Secret]) -> int:
     """Create the chunk's users that are still pending; returns how many were created."""
-    touch(session, work.job_id)  # first: a rerun then sees the rows this chunk's first run committed
+    lock_job_row(session, work.job_id)  # first: a rerun then sees the rows this chunk's first run committed
     rows = session.scalars(
         select(ImportRow)
         .where(ImportRow.id.in_(work.row_ids), ImportRow.status == RowStatus.PENDING)

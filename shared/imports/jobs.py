@@ -37,6 +37,12 @@ SUCCESS_FIRST = [f for f in FIELDS if f.in_success_file and f.required]
 SUCCESS_OPTIONAL = [f for f in FIELDS if f.in_success_file and not f.required]
 
 
+def lock_job_row(session: Session, job_id: str) -> None:
+    """Take the job's row lock until the transaction ends (and mark the job alive): its chunk
+    transactions, and an undo or a regeneration request, then run one at a time."""
+    session.execute(update(ImportJob).where(ImportJob.id == job_id).values(updated_at=utcnow()))
+
+
 def create_job(
     session: Session,
     tenant_id: int,

@@ -19,8 +19,8 @@ from shared.accounts import lockout, page_sessions
 from shared.accounts.tokens import revoke_user_tokens
 from shared.audit import record
 from shared.errors import Conflict
-from shared.imports.creation import ChunkWork, Secret, touch
-from shared.imports.jobs import destroy_passwords, get_job
+from shared.imports.creation import ChunkWork, Secret
+from shared.imports.jobs import destroy_passwords, get_job, lock_job_row
 from shared.imports.undo import queue_chunks, remaining_users
 from shared.mapping.parser import load_mapping
 from shared.models import ACTIVE_STATES, ImportJob, ImportRow, JobStatus, RowStatus, User, WorkKind, utcnow
@@ -53,7 +53,7 @@ def request_regeneration(
     another regeneration, or when none of its users exists any more.
     """
     get_job(session, tenant_id, job_id)
-    touch(session, job_id)  # the job's row lock first: a concurrent undo request waits, or we do
+    lock_job_row(session, job_id)  # the job's row lock first: a concurrent undo request waits, or we do
     job = session.get(ImportJob, job_id)
     session.refresh(job)
     reason = _refusal(job)
@@ -98,7 +98,7 @@ def regeneration_work(session: Session, job_id: str, chunk: int) -> tuple[ChunkW
 
 def regenerate_chunk(session: Session, work: ChunkWork, generation: int, secrets: dict[int, Secret]) -> int:
     """Give the chunk's users their new passwords (made by creation.make_secrets); returns how many."""
-    touch(session, work.job_id)  # first: a rerun then sees the rows this chunk's first run committed
+    lock_job_row(session, work.job_id)  # first: a rerun then sees the rows this chunk's first run committed
     job = session.get(ImportJob, work.job_id)
     if job is None or not job.regenerating or job.password_generation != generation:
         return 0

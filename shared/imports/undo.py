@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.audit import record
 from shared.errors import Conflict
-from shared.imports.creation import touch
-from shared.imports.jobs import destroy_passwords, get_job
+from shared.imports.jobs import destroy_passwords, get_job, lock_job_row
 from shared.imports.scheduling import add_work
 from shared.models import (
     ACTIVE_STATES,
@@ -95,7 +94,9 @@ def request_undo(
     already. An undo stopped by an error (`error` set while undoing) is taken up again.
     """
     get_job(session, tenant_id, job_id)  # another tenant's: 404 before anything is locked
-    touch(session, job_id)  # the job's row lock first: its last chunk or another request waits, or we do
+    lock_job_row(
+        session, job_id
+    )  # the job's row lock first: its last chunk or another request waits, or we do
     job = session.get(ImportJob, job_id)
     session.refresh(job)
     reason = _refusal(settings, job)
@@ -119,7 +120,7 @@ def request_undo(
 
 def undo_chunk(session: Session, job_id: str, chunk: int) -> int:
     """Delete the chunk's users that still exist and mark their rows undone; returns how many went."""
-    touch(session, job_id)  # first: a rerun then sees what this chunk's first run committed
+    lock_job_row(session, job_id)  # first: a rerun then sees what this chunk's first run committed
     job = session.get(ImportJob, job_id)
     if job is None or job.status != JobStatus.UNDOING:
         return 0

@@ -30,7 +30,7 @@ def test_flower_asks_for_its_login(base_settings):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = base_settings.with_(flower_user="ops", flower_password="flower-secret", flower_port=port)
+    settings = base_settings.with_(flower_basic_auth="ops:flower-secret", flower_port=port)
     proc = subprocess.Popen(
         processes(settings)["flower"],
         cwd=PROJECT_ROOT,

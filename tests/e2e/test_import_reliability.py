@@ -13,6 +13,7 @@ from shared.imports.jobs import create_job, errors_file, purge_expired_passwords
 from shared.models import ImportJob, ImportRow, Tenant, Upload, User
 from tests.support.actions import ImportActions
 from tests.support.builders import basic_mapping, parse_csv, to_csv
+from worker.slots import SLOT
 from worker.tasks import run_chunk, run_slot, run_validation
 
 
@@ -134,9 +135,9 @@ def test_cancel_of_a_queued_import_ends_it_and_a_late_message_creates_nothing(
     again = client.post(f"/api/v1/imports/{job['id']}/cancel", headers=idle.auth)
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_finished"
     # The message arrives late at a live worker: the job stays cancelled and creates nobody.
-    sent = create_celery(base_settings).send_task("imports.slot")
+    sent = create_celery(base_settings).send_task(SLOT)
     deadline = time.monotonic() + 30
-    while f"imports.slot[{sent.id}] succeeded" not in worker.log_path.read_text():
+    while f"{SLOT}[{sent.id}] succeeded" not in worker.log_path.read_text():
         assert time.monotonic() < deadline, "the worker never ran the late message"
         time.sleep(0.1)
     assert idle.status(job["id"])["status"] == "cancelled"

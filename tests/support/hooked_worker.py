@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import ImportRow
 from worker import app
+from worker.slots import SLOT
 
 __all__ = ["HookFailure", "app"]
 
@@ -95,7 +96,7 @@ event.listen(Session, "before_flush", _before_flush)
 @task_prerun.connect
 def _before_slot(task: Any = None, **_kwargs: Any) -> None:
     global _slots_started
-    if getattr(task, "name", None) != "imports.slot":
+    if getattr(task, "name", None) != SLOT:
         return
     _slots_started += 1
     if _number("HOOK_HOLD_SLOT") == _slots_started:

@@ -33,6 +33,7 @@ from web.contract.routes import route
 from web.contract.schemas.imports import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
 from web.database import close_db, db, sessions
 from web.security import admin, tenant_id
+from worker.slots import send_slot
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOCATION = {"Location": "the new import's status: /api/v1/imports/<id>"}
@@ -116,7 +117,7 @@ def started(job: ImportJob) -> Any:
     session = db()
     session.commit()  # commit first, then enqueue: the worker must find the job
     try:
-        celery().send_task("imports.slot")  # a permission to work: the job waits in the database
+        send_slot(celery())  # a permission to work: the job waits in the database
     except Exception as exc:
         reason = "The job queue did not answer; start the import again."
         fail_job(session, job.id, reason)
