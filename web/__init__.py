@@ -33,14 +33,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         errors,
         headers,
         health,
+        multipart,
         page_sessions,
         pages,
         security,
     )
-    from web.contract import body_limits, openapi, routes
+    from web.contract import openapi, request_json, routes
 
-    body_limits.init_app(app)
+    request_json.init_app(app)
     headers.init_app(app)
+    multipart.init_app(app)
     database.init_app(app)
     page_sessions.init_app(app)
     clients.init_app(app)

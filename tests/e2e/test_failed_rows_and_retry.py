@@ -172,6 +172,23 @@ def test_bad_retries_are_refused_with_every_problem(imports, worker):
     assert imports.post(dry["id"], "retry", {}).status_code == 409
 
 
+def test_a_row_number_written_with_a_zero_fraction_is_that_row(imports, worker):
+    """JSON Schema counts 3.0 (and 3e0) as the integer the document promises; 3.5 is no row number."""
+    job = imports.run(team(4, {1: {"Email": "a@"}}), mapping(imports))
+    half = imports.post(job["id"], "retry", {"rows": [{"row": 3.5, "values": {}}]})
+    assert half.status_code == 400 and half.get_json()["error"]["code"] == "invalid_field"
+    assert [p["field"] for p in half.get_json()["error"]["details"]["invalid"]] == ["rows.0.row"]
+    resp = imports.client.post(
+        f"/api/v1/imports/{job['id']}/retry",
+        headers=imports.auth,
+        data='{"rows": [{"row": 3.0, "values": {"Email": "tm1@example.com"}}]}',
+        content_type="application/json",
+    )
+    assert resp.status_code == 202, resp.get_json()
+    done = imports.wait_done(resp.get_json()["id"])
+    assert (done["total"], done["created"]) == (1, 1)
+
+
 def test_a_retry_whose_rows_collide_with_users_created_meanwhile_makes_them_duplicates(
     imports, worker, session
 ):

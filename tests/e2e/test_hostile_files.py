@@ -726,6 +726,21 @@ def test_a_file_sent_as_text_gets_the_missing_filename_message(client, auth):
 
 
 @SQLITE_ONLY
+@pytest.mark.parametrize("name", [b"users\r\n.csv", b"users\n.csv", b"users\r.csv"])
+def test_a_file_name_holding_a_line_break_is_named_as_the_problem(client, auth, name):
+    body = (
+        b'--XX\r\nContent-Disposition: form-data; name="file"; filename="' + name + b'"\r\n'
+        b"Content-Type: text/csv\r\n\r\nUsername,Email\r\nann,ann@example.com\r\n--XX--\r\n"
+    )
+    answer = client.post(
+        "/api/v1/uploads", headers=auth, data=body, content_type="multipart/form-data; boundary=XX"
+    )
+    error = answer.get_json()["error"]
+    assert (answer.status_code, error["code"]) == (400, "invalid_filename")
+    assert "line break" in error["message"] and "without a file name" not in error["message"]
+
+
+@SQLITE_ONLY
 def test_1500_small_form_fields_are_refused_for_what_they_are(client, auth):
     fields = {f"field{i}": "x" * 60 for i in range(1500)}
     answer = upload(client, auth, csv_rows("usr2,usr2@x.co"), "users.csv", fields)

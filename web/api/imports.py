@@ -32,6 +32,7 @@ from web.clients import celery, redis, settings
 from web.contract.routes import route
 from web.contract.schemas.imports import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
 from web.database import close_db, db, sessions
+from web.multipart import cut_filename
 from web.security import admin, tenant_id
 from worker.slots import send_slot
 
@@ -69,6 +70,13 @@ def template_xlsx_file() -> Response:
 def upload_file() -> Any:
     """Check and keep a CSV or XLSX file (of a workbook, the sheet named `sheet`); answer with its preview."""
     file = request.files.get("file")
+    if file is None and cut_filename("file"):
+        raise FileRejected(
+            "invalid_filename",
+            'The file name of the part named "file" holds a line break (CR or LF), which ends its header '
+            "early, so the file arrived without its name. Rename the file without line breaks, or send "
+            "the name escaped (%0D, %0A) as browsers do.",
+        )
     if file is None and "file" in request.form:  # curl -F file=<users.csv sends the text as a field
         raise FileRejected(
             "missing_filename",

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, redirect, url_for
+from markupsafe import Markup, escape
 
 from shared.timestamps import aware
 from web.security import is_admin, session_user
@@ -28,6 +29,14 @@ def when(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return aware(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_template_filter("breakable")
+def breakable(value: str) -> Markup:
+    """Text that may wrap after each @ and . (emails, usernames), so a narrow column breaks it there."""
+    return Markup(
+        str(escape(value)).replace("@", "@<wbr>").replace(".", ".<wbr>")
+    )  # escaped first: only the <wbr> is markup
 
 
 @bp.get("/")

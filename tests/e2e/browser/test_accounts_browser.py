@@ -41,6 +41,10 @@ def test_agent_with_google_2fa_enrols_changes_password_and_logs_in_again(page, u
 
     expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
     expect(page.locator("#recovery-codes li")).to_have_count(8)
+    lines = page.locator("#recovery-codes code").evaluate_all(
+        "codes => codes.map(c => c.getClientRects().length)"
+    )
+    assert lines == [1] * 8, "a recovery code wraps in the middle"
     ui.screenshot("account-recovery-codes")
     page.get_by_role("link", name="I have saved them, continue").click()
 

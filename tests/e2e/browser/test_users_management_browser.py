@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -28,6 +29,41 @@ def _add_agents(sessions: sessionmaker[Session], settings: Settings, count: int)
                      last_name=f"Agent{i:02d}", extension=str(2000 + i), role_id=agent.id,
                      password_hash=pw_hash)
             )  # fmt: skip
+
+
+def test_the_users_table_fits_its_card_in_a_1366_px_window(page, ui, sessions, settings):
+    """Every column, down to the actions, is in view without scrolling sideways, long values and all."""
+    with sessions.begin() as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
+        agent = session.scalar(select(Role).where(Role.tenant_id == tenant.id, Role.name == "Agent"))
+        desk = session.scalar(select(Desk).where(Desk.tenant_id == tenant.id))
+        user = User(tenant_id=tenant.id, username="christopher.montgomery", first_name="Christopher",
+                    email="christopher.montgomery@callcenter-example.com", last_name="Montgomery-Smith",
+                    extension="20001", role_id=agent.id, desk_id=desk.id, phone_number="+442079460958",
+                    auth_type="google_2fa", locked_at=datetime.now(UTC),
+                    password_hash=hash_password(settings, "Old-Pass-123"))  # fmt: skip
+        user.skill_groups = list(session.scalars(select(SkillGroup).where(SkillGroup.tenant_id == tenant.id)))
+        session.add(user)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    ui.login()
+    table = page.locator("#users-table")
+    fit = table.evaluate(
+        """t => {
+          const wrap = t.closest('.table-wrap'), card = t.closest('.card');
+          const last = t.querySelector('tbody td:last-child');
+          return {scrolls: wrap.scrollWidth > wrap.clientWidth, table: t.getBoundingClientRect().right,
+                  card: card.getBoundingClientRect().right, actions: last.getBoundingClientRect().right,
+                  window: document.documentElement.clientWidth};
+        }"""
+    )
+    assert not fit["scrolls"] and fit["table"] <= fit["card"], fit
+    assert fit["actions"] <= fit["window"], fit
+    row = table.locator(f'tr[data-user-id="{user.id}"]')
+    from playwright.sync_api import expect
+
+    expect(row.get_by_role("button", name=f"Unlock {user.username}")).to_be_in_viewport()
+    expect(row.get_by_role("button", name=f"Reset password of {user.username}")).to_be_in_viewport()
+    ui.screenshot("users-table-1366")
 
 
 def test_reference_tabs_show_the_id_column_first(page, ui, sessions):

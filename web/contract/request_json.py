@@ -1,8 +1,13 @@
-"""JSON request bodies bounded in size and depth before the parser sees them.
+"""JSON request bodies as the document reads them: bounded in size and depth before the parser
+sees them, and integral numbers read as integers.
 
 The standard library's parser recurses once per nesting level: a body of 100,000 `[` raises
 RecursionError, a 500. Request bodies are measured first (a regular expression skips the
 strings, then the brackets are counted), so such a body is a 400 that says why.
+
+JSON Schema counts 1096.0 as an integer, and the OpenAPI document promises integers there; Python
+would read a float that every integer field then refused. A number with a zero fraction is read as
+the integer it is (no field of the API takes a fraction).
 """
 
 from __future__ import annotations
@@ -43,7 +48,13 @@ class BoundedJSONProvider(DefaultJSONProvider):
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Parse JSON text that is within the bounds."""
         check_bounds(s)
-        return super().loads(s, **kwargs)
+        return super().loads(s, parse_float=_number, **kwargs)
+
+
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent: the integer it equals, else the float."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def init_app(app: Flask) -> None:
