@@ -452,17 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (celery --concurrency)")
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s]
-    settings = Settings(
-        **{
-            name: int(os.environ[var])
-            for name, var in (
-                ("argon2_memory_kib", "ARGON2_MEMORY_KIB"),
-                ("argon2_time_cost", "ARGON2_TIME_COST"),
-                ("argon2_parallelism", "ARGON2_PARALLELISM"),
-            )
-            if var in os.environ
-        }
-    )
+    costs = ("argon2_memory_kib", "argon2_time_cost", "argon2_parallelism")
+    settings = Settings(**{name: Settings.one_from_env(name) for name in costs})
     print(
         f"machine: {os.cpu_count()} cores; worker processes {args.workers}; WEB_CONCURRENCY "
         f"{os.environ.get('WEB_CONCURRENCY', os.cpu_count())}; argon2id m={settings.argon2_memory_kib} KiB "

@@ -82,7 +82,7 @@ class Settings(BaseModel):
         str,
         Env(
             "SECRET_KEY",
-            "signs session cookies and CSRF tokens",
+            "signs CSRF tokens and keys the digests of emailed login codes",
             "generated once into `var/secret_key`",
             secret_file="secret_key",
         ),
@@ -91,7 +91,8 @@ class Settings(BaseModel):
         str,
         Env(
             "ENCRYPTION_KEY",
-            "Fernet key that encrypts the temporary passwords kept for success.csv",
+            "Fernet key that encrypts the temporary passwords kept for success.csv, authenticator secrets and"
+            " login codes waiting for their email",
             "generated once into `var/encryption.key`",
             secret_file="encryption.key",
         ),

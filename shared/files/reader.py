@@ -1,7 +1,7 @@
 """Read an uploaded CSV or XLSX file into a header and rows of text, refusing bad files clearly.
 
-The public entry point; the work is split by concept: reader_table (header, rows), reader_csv,
-reader_xlsx, and reader_zip (the archive checks that run before any XML is parsed).
+The public entry point; the work is split by concept: table (header, rows), csv_reader,
+xlsx_reader, and archive (the checks on a workbook's ZIP archive that run before any XML is parsed).
 """
 
 from __future__ import annotations

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, update
 from sqlalchemy.orm import Session
 
 from shared.errors import DomainError
-from shared.models import ACTIVE_STATES, FINAL_STATES, ImportJob, ImportRow, JobStatus, RowStatus, utcnow
+from shared.models import FINAL_STATES, ImportJob, ImportRow, JobStatus, RowStatus, utcnow
 
 log = logging.getLogger(__name__)
 CANCELLED_MESSAGE = "Not created: the import was cancelled"
@@ -56,16 +55,6 @@ def fail_job(session: Session, job_id: str, reason: str) -> bool:
     job.status, job.error, job.finished_at, job.updated_at = JobStatus.FAILED, reason, utcnow(), utcnow()
     log.warning("job failed job=%s", job_id)
     return True
-
-
-def stale_jobs(session: Session, quiet_for: timedelta) -> list[str]:
-    """Unfinished jobs nobody has touched for a while (their message may be lost)."""
-    cutoff = utcnow() - quiet_for
-    return list(
-        session.scalars(
-            select(ImportJob.id).where(ImportJob.status.in_(ACTIVE_STATES), ImportJob.updated_at < cutoff)
-        )
-    )
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -1,8 +1,10 @@
-"""Step 3 of an import: create one chunk's users.
+"""Create one chunk's users (the import's step after allocation).
 
-Passwords are made and hashed before the chunk's transaction opens (hashing is the slow part),
-then every user is created in a savepoint of one transaction, its encrypted temporary password
-written beside it. Rows already created are skipped, so a redelivered chunk creates nothing twice.
+Passwords are made and hashed before the chunk's transaction opens (hashing is the slow part).
+Then the whole chunk is created in one flush, each user's encrypted temporary password written
+beside it; only when a unique value clashes (another import took it meanwhile) does the chunk go
+again one user at a time, each in a savepoint, the clashing rows becoming duplicates. Rows already
+created are skipped, so a redelivered chunk creates nothing twice.
 """
 
 from __future__ import annotations
@@ -63,19 +65,6 @@ def chunk_work(session: Session, job_id: str, chunk: int) -> ChunkWork | None:
     return ChunkWork(
         job_id, job.tenant_id, chunk, row_ids, load_mapping(job.mapping, list(job.upload.headers))
     )
-
-
-def pending_chunks(session: Session, job_id: str) -> list[int]:
-    """The chunks of a running job that still have rows to create (after a lost message)."""
-    job = session.get(ImportJob, job_id)
-    if job is None or job.status != JobStatus.RUNNING:
-        return []
-    chunks = session.scalars(
-        select(ImportRow.chunk)
-        .where(ImportRow.job_id == job_id, ImportRow.status == RowStatus.PENDING)
-        .distinct()
-    )
-    return sorted(c for c in chunks if c is not None)
 
 
 def make_secrets(settings: Settings, work: ChunkWork) -> dict[int, Secret]:

@@ -1,7 +1,8 @@
 """Undo an import: remove the users it created that still exist, chunk by chunk, within a window.
 
-The request moves a final import to `undoing` with one conditional UPDATE (so it cannot race the
-import's last chunk, nor a second request), destroys its temporary passwords and queues one unit of
+The request takes the import's row lock (jobs.lock_job_row), checks that it may be undone and moves
+it to `undoing` in the same transaction (so it cannot race the import's last chunk, nor a second
+request), destroys its temporary passwords and queues one unit of
 work per chunk (shared/imports/scheduling.py). Each unit deletes its chunk's users in one transaction and
 marks their rows `undone`; a unit run twice finds nothing left to delete. The last unit to find no
 user left moves the import to `undone` and records who asked, with the count.

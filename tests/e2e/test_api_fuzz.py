@@ -77,7 +77,7 @@ SECONDS = [0.0]
 
 
 def _document() -> dict[str, Any]:
-    create_app(Settings(database_url="sqlite://", secret_key="fuzz", encryption_key="fuzz"))  # views register
+    create_app(Settings(database_url="sqlite://", secret_key="fuzz"))  # views register
     return document()
 
 

@@ -1,7 +1,7 @@
 """Every JSON answer a test receives is checked against the model the contract declares for it.
 
 Unknown fields are refused here (the published document leaves objects open), so a field the
-code adds without declaring it in web/contract/schemas.py fails the test that saw it, as does an
+code adds without declaring it in web/contract/schemas/ fails the test that saw it, as does an
 answer status the route does not declare.
 """
 

@@ -6,7 +6,7 @@ SQLAlchemy ORM listeners watch every flush for ImportRow objects turning "create
 environment variables choose what happens at the first such flush of chunk N:
 
 - HOOK_FAIL_CHUNK=N  raise HookFailure: not an infrastructure error, so the task is not
-  retried and the job ends failed (ImportTask.on_failure); earlier chunks stay committed.
+  retried and the job ends failed (worker/tasks.py run_slot); earlier chunks stay committed.
 - HOOK_HOLD_CHUNK=N  set the Redis key HOOK_MARKER to this process's id, then block with the
   chunk's transaction open until the key HOOK_RELEASE exists or the process is killed. Only
   the process that sets the marker first holds, so the redelivered chunk goes through.

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from shared.settings import PROJECT_ROOT, Settings, SettingsError, ensure_local_secrets
+from shared.settings import PROJECT_ROOT, Settings, SettingsError, ensure_local_secrets, markdown_table
 
 
 def test_reading_settings_never_writes_and_names_each_missing_secret(tmp_path):
@@ -68,3 +68,24 @@ def test_bad_values_are_errors_not_silent_defaults(tmp_path, name, value):
     ensure_local_secrets(tmp_path)
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({"VAR_DIR": str(tmp_path), name: value})
+
+
+def test_the_docs_settings_table_is_the_declared_one():
+    """docs/operations.md shows every setting as shared/settings.py declares it."""
+    page = (PROJECT_ROOT / "docs" / "operations.md").read_text()
+    assert markdown_table() in page, "paste the output of `python -m scripts.settings_table` into the page"
+
+
+def test_one_setting_is_read_alone_strictly():
+    assert Settings.one_from_env("web_threads", {"WEB_THREADS": "8"}) == 8
+    assert Settings.one_from_env("web_threads", {}) == Settings().web_threads == 32
+    with pytest.raises(SettingsError, match="WEB_THREADS must be at least 1, got 0"):
+        Settings.one_from_env("web_threads", {"WEB_THREADS": "0"})
+
+
+def test_secrets_stay_out_of_the_repr():
+    settings = Settings(
+        secret_key="s3cret-key", flower_basic_auth="ops:fl0wer", demo_admin_password="dem0-pass"
+    )
+    for secret in ("s3cret-key", "fl0wer", "dem0-pass", settings.encryption_key):
+        assert secret not in repr(settings)

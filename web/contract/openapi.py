@@ -1,7 +1,7 @@
 """The HTTP contract as an OpenAPI 3.1 document, written from the route table: GET /api/v1/openapi.json.
 
 Nothing here lists an endpoint or a field: paths, parameters, bodies and answers come from the
-`route` declarations (web/contract/routes.py) and their pydantic models (web/contract/schemas.py), whose JSON
+`route` declarations (web/contract/routes.py) and their pydantic models (web/contract/schemas/), whose JSON
 Schema (2020-12) is OpenAPI 3.1's own.
 """
 

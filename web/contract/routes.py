@@ -7,7 +7,7 @@
 Redis what the check and the view need, in one round trip), parses the query and the
 JSON body into their models (a 400 names every bad field) before the view runs, and records
 the endpoint in ENDPOINTS, from which web/contract/openapi.py writes the document. Path ids use the
-`id` (64-bit integer) and `hex` (32 hex digits) converters: anything else never reaches a
+`id` (1 to 2³¹-1) and `hex` (32 hex digits) converters: anything else never reaches a
 query; it answers 404 like an id that does not exist.
 """
 

@@ -1,4 +1,4 @@
-"""Beyond the help page, in the browser: fix failed rows and retry them, undo, regenerate, saved mappings."""
+"""After an import, in the browser: fix failed rows and retry them, undo, regenerate, saved mappings."""
 
 from __future__ import annotations
 
