@@ -31,7 +31,7 @@ READY_TIMEOUT_SECONDS = 180
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now (for the local SMTP server)."""
+    """A TCP port nothing listens on now, on 127.0.0.1 (the local SMTP server; the tests' servers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

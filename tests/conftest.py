@@ -16,6 +16,7 @@ from redis import Redis
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from scripts.run import free_port
 from shared.accounts import access_stamp
 from shared.db import Base, make_engine, make_sessionmaker
 from shared.dialer.tenants import seed_demo
@@ -24,7 +25,6 @@ from tests.support.accounts import ADMIN_PASSWORD
 from tests.support.actions import ImportActions
 from tests.support.databases import POSTGRES_URL, migrate, postgres_unreachable
 from tests.support.mailbox import Mailbox
-from tests.support.network import free_port
 from tests.support.workers import HookedWorld, PausedWorker, WorkerProcess, session_worker_name
 
 TEST_REDIS_DB = 9

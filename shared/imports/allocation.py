@@ -1,4 +1,4 @@
-"""Step 2 of an import: duplicates, generated extensions and one result row per data row.
+"""Step 4 of an import: duplicates, generated extensions and one result row per data row.
 
 Runs under the tenant's row lock, so two imports of one tenant allocate one after the other;
 chunks of other imports still commit meanwhile, which is why taken extensions are read in

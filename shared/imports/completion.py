@@ -1,4 +1,4 @@
-"""Step 4 of an import: finish it (exactly once), fail it with a reason, or cancel what is left."""
+"""Step 6 of an import: finish it (exactly once), fail it with a reason, or cancel what is left."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Create one chunk's users (the import's step after allocation).
+"""Step 5 of an import: create one chunk's users.
 
 Passwords are made and hashed before the chunk's transaction opens (hashing is the slow part).
 Then the whole chunk is created in one flush, each user's encrypted temporary password written

@@ -1,4 +1,4 @@
-"""Step 1 of an import: start the job, read its file and check every row (nothing written)."""
+"""Step 3 of an import: start the job, read its file and check every row (nothing written)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import redis
 
 from scripts import local_redis
 from scripts.local_redis import redis_answers, redis_binary, start_redis, stop_redis
-from tests.support.network import free_port
+from scripts.run import free_port
 
 
 def test_redis_binary_is_an_executable():

@@ -16,6 +16,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
+from scripts.run import free_port
 from scripts.tcp_proxy import TcpProxy
 from shared.accounts.passwords import verify_password
 from shared.dialer.tenants import create_admin, create_tenant
@@ -25,7 +26,6 @@ from shared.settings import Settings
 from tests.support.accounts import ADMIN_PASSWORD
 from tests.support.actions import ImportActions
 from tests.support.builders import basic_mapping, parse_csv, to_csv
-from tests.support.network import free_port
 from tests.support.workers import PausedWorker, WorkerProcess
 
 # Real hashing cost, so that a batch takes long enough for order to show.

@@ -34,9 +34,8 @@ def when(value: datetime | str | None) -> str:
 @bp.app_template_filter("breakable")
 def breakable(value: str) -> Markup:
     """Text that may wrap after each @ and . (emails, usernames), so a narrow column breaks it there."""
-    return Markup(
-        str(escape(value)).replace("@", "@<wbr>").replace(".", ".<wbr>")
-    )  # escaped first: only the <wbr> is markup
+    escaped = str(escape(value))  # escaped first: only the <wbr> is markup
+    return Markup(escaped.replace("@", "@<wbr>").replace(".", ".<wbr>"))
 
 
 @bp.get("/")
