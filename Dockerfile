@@ -31,7 +31,7 @@ RUN pip install --no-deps . \
 USER app
 EXPOSE 8000 5555
 
-# gthread with WEB_THREADS threads (web/gunicorn_config.py): Server-Sent Events streams hold a
-# thread each. Gunicorn reads the number of processes from WEB_CONCURRENCY (default 1).
-CMD ["gunicorn", "--config", "python:web.gunicorn_config", "--worker-class", "gthread", \
-     "--bind", "0.0.0.0:8000", "--access-logfile", "-", "web:create_app()"]
+# uvicorn workers with the Flask app in WEB_THREADS threads (web/gunicorn_config.py): event streams
+# and slow clients hold no thread. Gunicorn reads the number of processes from WEB_CONCURRENCY (default 1).
+CMD ["gunicorn", "--config", "python:web.gunicorn_config", \
+     "--bind", "0.0.0.0:8000", "--access-logfile", "-", "web.asgi:create_asgi()"]

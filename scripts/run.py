@@ -58,12 +58,12 @@ def processes(settings: Settings, local_smtp: bool = False) -> dict[str, list[st
         "web": [
             str(BIN / "gunicorn"),
             "--config",
-            "python:web.gunicorn_config",  # gthread, WEB_THREADS threads (an open progress page holds one)
+            "python:web.gunicorn_config",  # uvicorn workers: event streams and slow clients hold no thread
             "--bind",
             f"127.0.0.1:{settings.port}",
             # An access log line costs each request about a quarter of its time: opt in.
             *(["--access-logfile", "-"] if settings.web_access_log else []),
-            "web:create_app()",
+            "web.asgi:create_asgi()",
         ],
         "worker": [
             str(BIN / "celery"),

@@ -71,3 +71,13 @@ class Unavailable(DomainError):
     """A service we depend on (the queue) did not answer; trying again later may work."""
 
     status = 503
+
+
+class TooManyRequests(DomainError):
+    """A limit that keeps one client from exhausting what all share; `retry_after` seconds may help."""
+
+    status = 429
+
+    def __init__(self, code: str, message: str, retry_after: int) -> None:
+        super().__init__(code, message, {"retry_after": retry_after})
+        self.retry_after = retry_after

@@ -201,10 +201,30 @@ class Settings(BaseModel):
         int,
         Env(
             "WEB_THREADS",
-            "gunicorn threads per web process, and the database connections its pool keeps (an open progress"
-            " page holds a thread)",
+            "threads per web process that run the Flask app, and the database connections its pool keeps"
+            " (event streams run on the event loop and hold none)",
         ),
     ] = Field(32, ge=1)
+    streams_per_user: Annotated[
+        int, Env("STREAMS_PER_USER", "open event streams (progress pages) one user may hold, across the web")
+    ] = Field(20, ge=1)
+    streams_per_tenant: Annotated[
+        int, Env("STREAMS_PER_TENANT", "open event streams one tenant's users may hold together")
+    ] = Field(200, ge=1)
+    uploads_per_minute: Annotated[
+        int, Env("UPLOADS_PER_MINUTE", "uploads one tenant may send per minute (429 past it)")
+    ] = Field(60, ge=1)
+    import_starts_per_minute: Annotated[
+        int, Env("IMPORT_STARTS_PER_MINUTE", "imports one tenant may start per minute (429 past it)")
+    ] = Field(60, ge=1)
+    request_body_seconds: Annotated[
+        int,
+        Env(
+            "REQUEST_BODY_SECONDS",
+            "how long the web waits for a request's whole body before answering 408 (a slow client holds"
+            " no thread meanwhile)",
+        ),
+    ] = Field(60, ge=1)
     web_access_log: Annotated[
         bool,
         Env(

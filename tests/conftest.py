@@ -92,6 +92,8 @@ def base_settings(
         argon2_time_cost=1,
         chunk_size=50,
         login_rate_limit="10000 per minute",
+        uploads_per_minute=100_000,  # the suite uploads far faster than a tenant may
+        import_starts_per_minute=100_000,
         var_dir=tmp_path_factory.mktemp("var"),
         smtp_url=mailbox.url,
         smtp_retries=2,
@@ -140,8 +142,9 @@ def clean_db(engine: Engine, base_settings: Settings, sessions: sessionmaker[Ses
         seed_demo(session, base_settings.with_(demo_admin_password=ADMIN_PASSWORD))
     # Only our own keys: flushing would also drop the broker's queue bindings under a live worker.
     redis = Redis.from_url(base_settings.redis_url)
-    for key in redis.scan_iter("import:*"):
-        redis.delete(key)
+    for pattern in ("import:*", "streams:*"):
+        for key in redis.scan_iter(pattern):
+            redis.delete(key)
     access_stamp.renew(redis)  # the tables were emptied by hand: no cached token may outlive that
 
 

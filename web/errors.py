@@ -14,7 +14,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared.errors import DomainError
+from shared.errors import DomainError, TooManyRequests
 from shared.text import size_text
 from web.contract.routes import ENDPOINTS
 
@@ -83,7 +83,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Any:
-        return _respond(exc.status, exc.code, exc.message, exc.details)
+        response = make_response(_respond(exc.status, exc.code, exc.message, exc.details))
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:

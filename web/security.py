@@ -223,3 +223,16 @@ def tenant_id() -> int:
 def login_limit() -> str:
     """The configured rate limit for password checks."""
     return settings().login_rate_limit
+
+
+def tenant_key() -> str:
+    """Rate limits per tenant: one tenant's scripts cannot use up the web for the others."""
+    return f"tenant:{tenant_id()}"
+
+
+def uploads_limit() -> str:
+    return f"{settings().uploads_per_minute} per minute"
+
+
+def import_starts_limit() -> str:
+    return f"{settings().import_starts_per_minute} per minute"

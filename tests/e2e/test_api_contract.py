@@ -26,8 +26,8 @@ def schema_of(doc: dict, name: str) -> dict:
     return doc["components"]["schemas"][name]
 
 
-def test_the_document_is_valid_openapi_3_1(doc):
-    assert doc["openapi"] == "3.1.0"
+def test_the_document_is_valid_openapi_3_2(doc):
+    assert doc["openapi"] == "3.2.0"
     validate(doc)  # openapi-spec-validator: raises on the first problem
 
 

@@ -163,7 +163,8 @@ def test_web_serves_its_factory_on_the_port_published_and_health_checked():
     factory = getattr(importlib.import_module(match.group(1)), match.group(2), None)
     assert callable(factory), f"{spec}: {match.group(2)} missing from {match.group(1)}"
     inspect.signature(factory).bind()  # gunicorn calls it with no arguments
-    assert _option(argv, "--worker-class", "-k") == "gthread"  # each event stream holds a thread
+    assert _option(argv, "--worker-class", "-k") is None, "the worker class is web.gunicorn_config's"
+    assert _option(argv, "--config", "-c") == "python:web.gunicorn_config"
     port = int(_option(argv, "--bind", "-b").rsplit(":", 1)[1])
     published = {int(str(p).rsplit(":", 1)[1]) for p in SERVICES["web"]["ports"]}
     checked = {urlsplit(u).port for u in _health_urls(SERVICES["web"])}

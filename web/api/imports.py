@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, g, jsonify, request, stream_with_context, url_for
-from redis.exceptions import RedisError
+from redis import Redis
 
-from shared.errors import FileRejected, Unavailable
+from shared.errors import FileRejected, TooManyRequests, Unavailable
 from shared.files.uploads import get_upload, store_upload
-from shared.imports import progress
+from shared.imports import progress, stream_leases
 from shared.imports.completion import fail_job
 from shared.imports.jobs import (
     acknowledge,
@@ -27,19 +25,18 @@ from shared.imports.jobs import (
 from shared.mapping.templates import template_csv, template_xlsx
 from shared.mapping.upload_answer import stored_upload_answer, upload_answer
 from shared.models import ImportJob
+from web import event_stream
 from web.api import bp
 from web.clients import celery, redis, settings
 from web.contract.routes import route
 from web.contract.schemas.imports import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
 from web.database import close_db, db, sessions
 from web.multipart import cut_filename
-from web.security import admin, tenant_id
+from web.security import admin, import_starts_limit, limiter, tenant_id, tenant_key, uploads_limit
 from worker.slots import send_slot
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOCATION = {"Location": "the new import's status: /api/v1/imports/<id>"}
-SSE_MAX_SECONDS = 300  # the browser's EventSource reconnects by itself
-SSE_HEARTBEAT_SECONDS = 15
 
 
 def _csv(data: bytes, filename: str) -> Response:
@@ -66,7 +63,8 @@ def template_xlsx_file() -> Response:
     )
 
 
-@route(bp, "POST", "/uploads", form=UploadForm, answer=UploadAnswer, status=201, errors=(415,))
+@route(bp, "POST", "/uploads", form=UploadForm, answer=UploadAnswer, status=201, errors=(415, 429))
+@limiter.limit(uploads_limit, key_func=tenant_key)
 def upload_file() -> Any:
     """Check and keep a CSV or XLSX file (of a workbook, the sheet named `sheet`); answer with its preview."""
     file = request.files.get("file")
@@ -108,11 +106,13 @@ def show_upload(upload_id: str) -> Any:
     body=StartImport,
     answer=ImportStatus,
     status=202,
-    errors=(404, 422),
+    errors=(404, 422, 429),
     headers=LOCATION,
     description="A mapping that names a column the file lacks, or an ID of another tenant, is refused "
-    "with 422 invalid_mapping listing every problem (details: field and message), before any job is made.",
+    "with 422 invalid_mapping listing every problem (details: field and message), before any job is made. "
+    "Past IMPORT_STARTS_PER_MINUTE starts of the tenant in a minute: 429 too_many_requests with Retry-After.",
 )
+@limiter.limit(import_starts_limit, key_func=tenant_key)
 def start_import(body: StartImport) -> Any:
     """Check the mapping, make the job and enqueue it; answers at once."""
     session = db()
@@ -176,66 +176,65 @@ def show_import(job_id: str) -> Any:
     return Response(body, mimetype="application/json")
 
 
-@route(bp, "GET", "/imports/<hex:job_id>/events", media="text/event-stream")
+@route(
+    bp,
+    "GET",
+    "/imports/<hex:job_id>/events",
+    answer=ImportStatus,
+    media="text/event-stream",
+    errors=(404, 429),
+    description="One `progress` event per change of the status, ending with the final status. At most "
+    "STREAMS_PER_USER streams per user and STREAMS_PER_TENANT per tenant are open at once: past them "
+    "429 too_many_streams with Retry-After (polling the status still answers).",
+)
 def import_events(job_id: str) -> Response:
     """Server-Sent Events: one `progress` event per change, ending with the final status."""
     tenant = tenant_id()
     first = _current_status(job_id)
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if progress.settled(first):  # nothing will follow: one event, and no place taken
+        return Response(event_stream.event(first), mimetype="text/event-stream", headers=headers)
     client, factory = redis(), sessions()
+    lease = _stream_place(client, tenant)
     close_db()  # the stream may last minutes: it must not hold the request's connection
 
-    def final_status() -> dict[str, Any]:
+    def final() -> dict[str, Any]:
         with factory() as session:
             return status_from_db(session, get_job(session, tenant, job_id))
 
-    def stream() -> Iterator[str]:
-        yield _event(first)
-        if progress.settled(first):
-            return
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            try:
-                pubsub.subscribe(progress.channel(job_id))
-            except RedisError:  # no live channel: read the database once a second instead
-                yield from _poll(final_status, first)
-                return
-            # Anything published before we subscribed is caught by this second read.
-            last = final_status()
-            if last != first:
-                yield _event(last)
-            deadline = time.monotonic() + SSE_MAX_SECONDS
-            while not progress.settled(last) and time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=SSE_HEARTBEAT_SECONDS)
-                if message is None:
-                    yield ": keep-alive\n\n"
-                    continue
-                data = json.loads(message["data"])
-                if progress.settled(data):
-                    data = final_status()
-                last = data
-                yield _event(data)
-        finally:
-            pubsub.close()
+    def current() -> dict[str, Any]:
+        live = progress.read(client, job_id, tenant)
+        return live if live is not None else final()
 
-    return Response(
-        stream_with_context(stream()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    watch = event_stream.Watch(job_id, first, current, final, client, lease)
+    loop = request.environ.get("asgi.scope", {}).get(event_stream.HANDOFF)
+    if loop is not None:  # the ASGI front follows the rest on its event loop (web/asgi.py)
+        loop.append(watch)
+        body: Any = (text for text in [event_stream.event(first)])  # no Content-Length: more follows
+    else:
+        body = stream_with_context(_in_thread(watch))
+    return Response(body, mimetype="text/event-stream", headers=headers)
 
 
-def _poll(read: Callable[[], dict[str, Any]], last: dict[str, Any]) -> Iterator[str]:
-    deadline = time.monotonic() + SSE_MAX_SECONDS
-    while not progress.settled(last) and time.monotonic() < deadline:
-        time.sleep(1)
-        current = read()
-        if current != last:
-            last = current
-            yield _event(current)
+def _in_thread(watch: event_stream.Watch) -> Iterator[str]:
+    yield event_stream.event(watch.first)
+    yield from event_stream.follow_in_thread(watch)
 
 
-def _event(status: dict[str, Any]) -> str:
-    return f"event: progress\ndata: {json.dumps(status)}\n\n"
+def _stream_place(client: Redis, tenant: int) -> stream_leases.Lease:
+    """The caller's place among the open streams, or 429 too_many_streams."""
+    cfg = settings()
+    user = str(g.get("admin_id") or admin().id)
+    try:
+        return stream_leases.acquire(client, tenant, user, cfg.streams_per_user, cfg.streams_per_tenant)
+    except stream_leases.StreamsFull as full:
+        whose = "you have" if full.whose == "user" else "your workspace has"
+        raise TooManyRequests(
+            "too_many_streams",
+            f"{whose.capitalize()} {full.limit} progress streams open already, the most allowed. Close "
+            "some, or read the status with GET /api/v1/imports/<id> instead.",
+            retry_after=stream_leases.RETRY_AFTER_SECONDS,
+        ) from None
 
 
 @route(bp, "GET", "/imports/<hex:job_id>/errors.csv", media="text/csv")

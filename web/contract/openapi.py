@@ -20,7 +20,8 @@ from web.contract.routes import CONVERTERS, ENDPOINTS, JSON, Caller, Endpoint, r
 from web.contract.schemas.common import Document, Error
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
-OPENAPI_VERSION = "3.1.0"
+EVENT_STREAM = "text/event-stream"
+OPENAPI_VERSION = "3.2.0"  # 3.2 for itemSchema: an event stream described event by event
 REF = "#/components/schemas/{model}"
 _VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 _BINARY = {"type": "string", "format": "binary"}
@@ -74,11 +75,25 @@ def _json(schema: dict[str, Any], description: str, media: str = JSON) -> dict[s
     return {"description": description, "content": {media: {"schema": schema}}}
 
 
+def _event(data: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event whose `data` is a JSON document of the given schema (OpenAPI 3.2)."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": "progress"},
+            "data": {"type": "string", "contentMediaType": JSON, "contentSchema": data},
+        },
+    }
+
+
 def _success(e: Endpoint, status: int, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
     """A success answer: its body (JSON, a file or none) and headers."""
     phrase = HTTPStatus(status).phrase
     if e.media is None:
         ok: dict[str, Any] = {"description": phrase}
+    elif e.media == EVENT_STREAM and e.answer is not None:
+        ok = {"description": phrase, "content": {EVENT_STREAM: {"itemSchema": _event(refs[e.answer])}}}
     elif e.answer is not None:
         ok = _json(refs[e.answer], phrase, e.media)
     else:
