@@ -13,6 +13,8 @@ figure of issue 11 beside its reference measured in the same run:
   redis     a Redis restarted empty mid-job: seconds from the restart until the job finishes
   postgres  PostgreSQL cut away for 20 s mid-job (a proxy the bench cuts): seconds until it finishes
   status    GET /api/v1/imports/<id> under 16 concurrent clients (wrk), against /healthz
+  streams   2,000 open event streams from 10 tenants: opening, /healthz and status p95, memory per
+            stream, slow clients, an import's ratio with them open (scripts/bench_streams.py)
 
 Usage: python -m scripts.bench [--only fair,single,...] [--workers 2]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
@@ -47,7 +49,7 @@ from scripts.run import child_env, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
-SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status")
+SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status", "streams")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -362,6 +364,7 @@ def bench_postgres(workers: int) -> str:
         return f"postgres skipped: no PostgreSQL answers at BENCH_POSTGRES_URL={POSTGRES_URL}"
     proxy = TcpProxy("127.0.0.1", int(re.search(r":(\d+)/", POSTGRES_URL).group(1)))
     through = re.sub(r":\d+/", f":{proxy.port}/", POSTGRES_URL)
+
     def outage() -> None:
         proxy.cut()
         time.sleep(20)  # the scenario: the database is away for 20 s
@@ -444,6 +447,12 @@ def _postgres_answers() -> bool:
         return False
 
 
+def _bench_streams(service: Stack, workers: int) -> str:
+    from scripts.bench_streams import bench_streams  # it imports this module
+
+    return bench_streams(service, workers)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -471,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
                     "batch": lambda: bench_batch(service, args.workers),
                     "redis": lambda: bench_redis(service),
                     "status": lambda: bench_status(service),
+                    "streams": lambda: _bench_streams(service, args.workers),
                 }[name]
                 print(runner(), flush=True)
     if "postgres" in chosen:

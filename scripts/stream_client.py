@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -105,3 +109,9 @@ async def open_many(port: int, path: str, tokens: list[str], timeout: float = 30
 async def until_ended(streams: list[Stream], timeout: float = 60) -> None:
     """Wait until the server has ended every stream."""
     await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in streams)), timeout)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: the caller's thread may run a loop already (Playwright's does)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -19,7 +19,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from scripts.stream_client import open_many, open_stream, until_ended
+from scripts.stream_client import open_many, open_stream, run, until_ended
 from shared.imports import progress, stream_leases
 from shared.imports.completion import fail_job
 from shared.imports.jobs import create_job, status_from_db
@@ -95,7 +95,7 @@ def test_300_open_streams_leave_health_and_status_answering_then_all_end_with_th
         assert final["status"] == "failed"
 
     try:
-        asyncio.run(scenario())
+        run(scenario())
     finally:
         server.stop()
     client = Redis.from_url(base_settings.redis_url)
@@ -130,7 +130,7 @@ def test_the_21st_stream_of_a_user_is_refused_across_two_web_processes_and_polli
         assert again.status == 200
 
     try:
-        asyncio.run(scenario())
+        run(scenario())
     finally:
         first.stop()
         second.stop()
@@ -144,7 +144,7 @@ def test_a_stream_on_a_finished_import_is_its_final_status(base_settings, held_j
         await until_ended([stream])
         assert stream.events == [final]
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_slow_clients_hold_nothing_a_normal_request_needs(base_settings, clean_db):

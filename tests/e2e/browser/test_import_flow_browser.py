@@ -11,6 +11,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from shared.accounts.passwords import verify_password
+from shared.imports import stream_leases
 from shared.models import Desk, ImportJob, Role, SkillGroup, User
 from tests.support.browser import (
     cell,
@@ -431,6 +432,33 @@ document.addEventListener("DOMContentLoaded", () => {
     .observe(bar, { attributes: true, attributeFilter: ["aria-valuenow"] });
 });
 """
+
+
+def test_a_refused_stream_falls_back_to_polling_without_alarm(
+    page, ui, live_worker, sessions, settings, tmp_path
+):
+    """The admin already holds STREAMS_PER_USER streams (other tabs): the page's stream gets 429."""
+    from playwright.sync_api import expect
+    from redis import Redis
+
+    with sessions() as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        client = Redis.from_url(settings.redis_url)
+        for _ in range(settings.streams_per_user):
+            stream_leases.acquire(client, admin.tenant_id, str(admin.id), settings.streams_per_user, 10**6)
+    refused = []
+    page.on("response", lambda r: refused.append(r.status) if r.url.endswith("/events") else None)
+    path = write_csv(tmp_path / "full.csv", [["Username", "Email"], *[r[:2] for r in people("full", 5)]])
+    ui.login()
+    ui.upload(path)
+    ui.wait_for_mapping()
+    ui.choose_role_from_dialer("Agent")
+    page.get_by_role("button", name="Import Users").click()
+    ui.wait_for_result()
+    expect_complete(page, 5)
+    expect_counts(page, created=5, duplicates=0, errors=0)
+    assert 429 in refused, refused
+    expect(page.locator("#action-error")).to_be_hidden()
 
 
 def test_progress_bar_moves_live_to_100(page, ui, live_worker, tmp_path):
