@@ -1,25 +1,31 @@
 """The web as an ASGI app: `gunicorn -c python:web.gunicorn_config 'web.asgi:create_asgi()'`.
 
-The Flask app runs as it is, in a pool of WEB_THREADS threads (a2wsgi); the event loop in front of
-it does what a thread must not wait for:
+The Flask app runs as it is, in a pool of WEB_THREADS threads; the event loop in front of it does
+what a thread must not wait for:
 - it reads a request's whole body before a thread sees the request (at most REQUEST_BODY_SECONDS,
   then 408), so a client that sends a byte a second holds a coroutine, not a thread;
+- the thread builds the whole answer (no answer of the app streams but the event stream) and the
+  loop sends it, so a client that never reads its answer holds no thread either, and a request
+  costs one hand-over to the pool and back;
 - it follows an import's event stream after the view has checked the caller and sent the first
-  event (web/event_stream.py), so thousands of open progress pages hold no thread either;
-- it gives up on a client that stops reading its answer, which would hold the thread sending it.
-Slow request headers never reach the app at all: uvicorn parses them on the loop.
+  event (web/event_stream.py), so thousands of open progress pages hold no thread.
+Slow request headers never reach the app at all: uvicorn parses them on the loop. The WSGI
+environ is a2wsgi's (`build_environ`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
+from a2wsgi.wsgi import build_environ
 from flask import Flask
 
 from shared.settings import Settings
@@ -49,7 +55,7 @@ class Front:
         settings: Settings = app.config["SETTINGS"]
         self._body_seconds = settings.request_body_seconds
         self._body_limit = int(app.config["MAX_CONTENT_LENGTH"])
-        self._wsgi = WSGIMiddleware(app, workers=settings.web_threads)  # type: ignore[arg-type]
+        self._pool = ThreadPoolExecutor(settings.web_threads, thread_name_prefix="flask")
         self._settings = settings
         self._hub: Hub | None = None
 
@@ -70,21 +76,16 @@ class Front:
             return
         watches: list[Watch] = []
         scope = scope | {HANDOFF: watches}  # the view puts the stream it checked here (environ["asgi.scope"])
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        async def answer(message: Message) -> None:
-            if message["type"] == "http.response.body" and watches and not message.get("more_body"):
-                message = message | {"more_body": True}  # the loop goes on with the stream
-            await _send_within(send, message)
-
-        await self._wsgi(scope, replay, answer)  # type: ignore[arg-type]
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+        call = contextvars.copy_context().run
+        status, headers, content = await asyncio.get_running_loop().run_in_executor(
+            self._pool, call, _answer, self.app, environ
+        )
+        with contextlib.suppress(OSError, TimeoutError):
+            await _send_within(send, {"type": "http.response.start", "status": status, "headers": headers})
+            await _send_within(
+                send, {"type": "http.response.body", "body": content, "more_body": bool(watches)}
+            )
         if watches:
             await self._follow(watches[0], receive, send)
 
@@ -144,6 +145,28 @@ class Front:
                     await self._hub.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _answer(app: Flask, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The app's whole answer to one request (in a pool thread): status, headers, body."""
+    head: list[Any] = []
+    chunks: list[bytes] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        head[:] = [
+            int(status.split(" ", 1)[0]),
+            [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers],
+        ]
+        return chunks.append
+
+    answer = app(environ, start_response)  # type: ignore[arg-type]
+    try:
+        chunks.extend(answer)
+    finally:
+        getattr(answer, "close", lambda: None)()
+    return head[0], head[1], b"".join(chunks)
 
 
 async def _send_within(send: Send, message: Message) -> None:
