@@ -68,6 +68,7 @@ DESTRUCTIVE: dict[tuple[str, str], dict[str, str]] = {
 # Operations that read one thing in depth, aimed at a real one (a random id only ever sees their 404).
 AIMED: dict[tuple[str, str], dict[str, str]] = {
     ("GET", f"{API}/imports/{{job_id}}/rows"): {"job_id": "ended"},
+    ("GET", f"{API}/imports/{{job_id}}/events"): {"job_id": "ended"},  # each event against itemSchema
     ("POST", f"{API}/imports/{{job_id}}/rows/{{row}}/check"): {"job_id": "ended", "row": "error_row"},
 }
 # Valid requests whose answer the tenant's data decides: the file's columns, the rows that failed, the IDs.
