@@ -45,7 +45,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from scripts.local_redis import start_redis, stop_redis
-from scripts.run import child_env, processes
+from scripts.run import child_env, open_files_to_hard_limit, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
@@ -198,6 +198,7 @@ def stack(
     workers: int, database_url: str | None = None, worker_database_url: str | None = None
 ) -> Iterator[Stack]:
     """Start Redis, migrate, seed two tenants, run web and worker with beat; stop them at the end."""
+    open_files_to_hard_limit()  # the web inherits it: thousands of streams are sockets
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     redis_url = f"redis://127.0.0.1:{_free_port()}/0"
     env_in = {

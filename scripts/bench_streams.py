@@ -19,6 +19,7 @@ import psutil
 from sqlalchemy import delete, select
 
 from scripts.bench import Stack, hashing_seconds, users_csv
+from scripts.run import open_files_to_hard_limit
 from scripts.stream_client import Stream, open_many, run
 from shared.accounts.tokens import issue_token
 from shared.db import make_engine, make_sessionmaker
@@ -32,6 +33,7 @@ SLOW_CLIENTS = 200
 
 
 def bench_streams(service: Stack, workers: int) -> str:
+    open_files_to_hard_limit()  # 2,000 client sockets here (the web got its own limit from the run)
     held, tokens = _tenants(service)
     return run(_scenario(service, workers, held, tokens))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -167,6 +168,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
+def open_files_to_hard_limit() -> None:
+    """Each open event stream is a socket: let the web (a child, which inherits it) hold thousands."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Set up and run the whole service until Ctrl-C."""
     args = sys.argv[1:] if argv is None else argv
@@ -180,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if local_smtp:
         settings = settings.with_(smtp_url=f"smtp://127.0.0.1:{free_port()}")
     env = child_env(settings)
+    open_files_to_hard_limit()
     redis_proc: subprocess.Popen | None = None
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the finally below stops our Redis
     try:
