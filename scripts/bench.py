@@ -42,12 +42,13 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from scripts import bench_tenant_scale
 from scripts.local_redis import start_redis, stop_redis
 from scripts.run import child_env, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
-SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status")
+SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status", *bench_tenant_scale.SCENARIOS)
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -460,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         f"t={settings.argon2_time_cost} p={settings.argon2_parallelism}",
         flush=True,
     )
-    sqlite_scenarios = [s for s in chosen if s != "postgres"]
+    scale = [s for s in chosen if s in bench_tenant_scale.SCENARIOS]
+    sqlite_scenarios = [s for s in chosen if s != "postgres" and s not in scale]
     if sqlite_scenarios:
         with stack(args.workers) as service:
             print(f"database: SQLite; logs in {service.log_dir}", flush=True)
@@ -475,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(runner(), flush=True)
     if "postgres" in chosen:
         print(bench_postgres(args.workers), flush=True)
+    if scale:
+        print("\n".join(bench_tenant_scale.run(args.workers, scale)), flush=True)
     return 0
 
 
