@@ -32,7 +32,9 @@ ROWS_PER_JOB = 500
 REQUESTS = 40
 RUNS = 3
 # Syllables make names that vary like real ones (a search by name matches some, not all).
-SYLLABLES = "ka,ri,mo,lan,tes,vo,ne,sa,dor,li,ber,to,mi,gan,el,us,ra,fen,do,cha,lu,pe,sol,vin,ta,ho,ni,ser,bo,zu"
+SYLLABLES = (
+    "ka,ri,mo,lan,tes,vo,ne,sa,dor,li,ber,to,mi,gan,el,us,ra,fen,do,cha,lu,pe,sol,vin,ta,ho,ni,ser,bo,zu"  # noqa: E501
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ def populate(database_url: str, tenant_slug: str, scale: Scale) -> None:
     others = TENANTS - 1
     name = (
         "initcap(s[1 + ({n} * 7) % 30] || s[1 + ({n} / 30 * 11) % 30])",
-        "initcap(s[1 + ({n} / 900 * 13) % 30] || s[1 + ({n} / 27000 * 17 + {n}) % 30] || s[1 + ({n} * 3) % 30])",
+        "initcap(s[1 + ({n} / 900 * 13) % 30] || s[1 + ({n} / 27000 * 17 + {n}) % 30]"
+        " || s[1 + ({n} * 3) % 30])",
     )
     first, last = (part.format(n="g") for part in name)
     with engine.begin() as conn:

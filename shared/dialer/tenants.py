@@ -88,9 +88,8 @@ def _free_extension(session: Session, tenant: Tenant) -> str:
     while high >= tenant.extension_min:
         batch = [str(n) for n in range(high, max(high - EXTENSION_BATCH, tenant.extension_min - 1), -1)]
         high -= EXTENSION_BATCH
-        used = set(
-            session.scalars(select(User.extension).where(User.tenant_id == tenant.id, User.extension.in_(batch)))
-        )
+        query = select(User.extension).where(User.tenant_id == tenant.id, User.extension.in_(batch))
+        used = set(session.scalars(query))
         free = next((number for number in batch if number not in used), None)
         if free is not None:
             return free

@@ -25,9 +25,9 @@ TRIGRAM = 3  # shorter text has no trigram: the search then matches the start of
 SEPARATOR_CHAR = "\x1f"  # between the fields in SEARCH_TEXT, so no match spans two fields
 # The searchable fields as one lower-case text, each after the separator: what the trigram index
 # of migration 0008 holds. Spelled as SQL so the index and the query parse to the same expression.
-SEARCH_TEXT = "(" + " || ".join(
-    f"chr(31) || lower(coalesce(users.{f.attribute}, ''))" for f in SEARCHABLE
-) + ")"
+SEARCH_TEXT = (
+    "(" + " || ".join(f"chr(31) || lower(coalesce(users.{f.attribute}, ''))" for f in SEARCHABLE) + ")"
+)
 
 
 @dataclass(frozen=True)

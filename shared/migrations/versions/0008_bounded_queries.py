@@ -24,9 +24,12 @@ depends_on: str | Sequence[str] | None = None
 # The same expression as shared.dialer.users.SEARCH_TEXT when this revision was written
 # (a migration keeps its own copy: the module may change later, this index may not).
 SEARCH_TEXT = (
-    "(chr(31) || lower(coalesce(users.username, '')) || chr(31) || lower(coalesce(users.email, ''))"
-    " || chr(31) || lower(coalesce(users.extension, '')) || chr(31) || lower(coalesce(users.first_name, ''))"
-    " || chr(31) || lower(coalesce(users.last_name, '')) || chr(31) || lower(coalesce(users.phone_number, '')))"
+    "(chr(31) || lower(coalesce(users.username, ''))"
+    " || chr(31) || lower(coalesce(users.email, ''))"
+    " || chr(31) || lower(coalesce(users.extension, ''))"
+    " || chr(31) || lower(coalesce(users.first_name, ''))"
+    " || chr(31) || lower(coalesce(users.last_name, ''))"
+    " || chr(31) || lower(coalesce(users.phone_number, '')))"
 )
 SQLITE_PREFIX = ("first_name", "last_name", "extension", "phone_number")  # username, email: unique indexes
 
