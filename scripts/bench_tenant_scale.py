@@ -33,7 +33,7 @@ REQUESTS = 40
 RUNS = 3
 # Syllables make names that vary like real ones (a search by name matches some, not all).
 SYLLABLES = (
-    "ka,ri,mo,lan,tes,vo,ne,sa,dor,li,ber,to,mi,gan,el,us,ra,fen,do,cha,lu,pe,sol,vin,ta,ho,ni,ser,bo,zu"  # noqa: E501
+    "ka,ri,mo,lan,tes,vo,ne,sa,dor,li,ber,to,mi,gan,el,us,ra,fen,do,cha,lu,pe,sol,vin,ta,ho,ni,ser,bo,zu"
 )
 
 

@@ -137,6 +137,16 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class TenantUserCount(Base):
+    """How many users a tenant has: kept by triggers on users (migration 0008), in the statement that
+    inserts or deletes them, so the Users table's total is one row, not a count over the tenant."""
+
+    __tablename__ = "tenant_user_counts"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    users: Mapped[int] = mapped_column(Integer)
+
+
 class Role(Base):
     __tablename__ = "roles"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)

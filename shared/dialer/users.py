@@ -15,7 +15,7 @@ from shared.accounts.tokens import revoke_user_tokens
 from shared.audit import record
 from shared.errors import DomainError, NotFound
 from shared.mapping.fields import FIELDS
-from shared.models import User
+from shared.models import TenantUserCount, User
 from shared.settings import Settings
 from shared.timestamps import iso
 
@@ -74,8 +74,8 @@ def list_users(
 ) -> Page:
     """A page of the tenant's users, newest first, filtered by text and import.
 
-    Every read is bounded by the page or by the matches, never by the tenant: the total is an
-    index-only count (or the matches the search index found), the page's ids come from the
+    Every read is bounded by the page or by the matches, never by the tenant: the total is the
+    tenant's count row (or the matches the search index found), the page's ids come from the
     (tenant_id, id) index read from whichever end is nearer, so the last page costs what the
     first does, and only the page's users are loaded.
     """
@@ -86,7 +86,11 @@ def list_users(
         where.append(search_condition(session, q))
     if import_id:
         where.append(User.import_id == import_id)
-    total = session.scalar(select(func.count(User.id)).where(*where)) or 0
+    if len(where) == 1:  # the whole tenant: its count row
+        count = select(TenantUserCount.users).where(TenantUserCount.tenant_id == tenant_id)
+        total = session.scalar(count) or 0
+    else:  # bounded by the matches (search index) or the file (import_id index)
+        total = session.scalar(select(func.count(User.id)).where(*where)) or 0
     skip = (page - 1) * per_page
     if skip >= total:
         return Page([], total, page, per_page)
