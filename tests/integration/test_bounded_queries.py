@@ -9,7 +9,7 @@ from shared.dialer.tenants import create_admin, create_tenant
 from shared.dialer.users import list_users
 from shared.imports.extensions import lowest_free, taken_among
 from shared.models import ImportRow, RowStatus, Tenant, TenantUserCount, User
-from tests.integration.test_allocation_race import _job
+from tests.support.builders import stored_job
 
 
 def _demo(session) -> Tenant:
@@ -97,7 +97,7 @@ def test_a_search_on_postgresql_also_finds_text_inside_a_field(database_url, ses
 def test_taken_extensions_are_read_for_the_files_values(database_url, session, settings):
     tenant = _demo(session)
     _add_users(session, tenant, 3)  # 5000-5002
-    job = _job(session, settings, ["p1"])
+    job = stored_job(session, settings, ["p1"])
     session.add(ImportRow(job_id=job, row_number=2, status=RowStatus.PENDING, extension="5003", messages=[]))
     session.add(ImportRow(job_id=job, row_number=3, status=RowStatus.ERROR, extension="5004", messages=[]))
     session.flush()
