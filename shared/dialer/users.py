@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from shared.accounts import lockout, page_sessions
@@ -83,7 +83,7 @@ def list_users(
         raise DomainError("invalid_page", f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}.")
     where: list[ColumnElement[bool]] = [User.tenant_id == tenant_id]
     if q and q.strip():
-        where.append(search_condition(session, q))
+        where.append(search_condition(session, tenant_id, q))
     if import_id:
         where.append(User.import_id == import_id)
     if len(where) == 1:  # the whole tenant: its count row
@@ -115,7 +115,7 @@ def list_users(
     return Page(list(items), total, page, per_page)
 
 
-def search_condition(session: Session, q: str) -> ColumnElement[bool]:
+def search_condition(session: Session, tenant_id: int, q: str) -> ColumnElement[bool]:
     """Users whose searchable fields match `q`, case-insensitive, through an index.
 
     PostgreSQL: any field containing the text (3 characters or more), else any field starting
@@ -128,13 +128,14 @@ def search_condition(session: Session, q: str) -> ColumnElement[bool]:
         # The trigram index is over SEARCH_TEXT; the query must spell the same expression.
         pattern = f"%{escaped}%" if len(text) >= TRIGRAM else f"%{SEPARATOR_CHAR}{escaped}%"
         return literal_column(SEARCH_TEXT).like(pattern, escape="\\")
-    # A range over lower(field) is what SQLite's expression indexes answer (LIKE would scan).
-    return or_(*(_starts_with(f.attribute, text) for f in SEARCHABLE))
+    # A range over lower(field) is what SQLite's expression indexes answer (LIKE would scan); one
+    # SELECT per field, so each takes its own index even before ANALYZE gave the planner figures.
+    return User.id.in_(union(*(_starts_with(tenant_id, f.attribute, text) for f in SEARCHABLE)))
 
 
-def _starts_with(attribute: str, text: str) -> ColumnElement[bool]:
+def _starts_with(tenant_id: int, attribute: str, text: str) -> Select[tuple[int]]:
     column = func.lower(getattr(User, attribute))
-    return column.between(text, text + "\U0010ffff")
+    return select(User.id).where(User.tenant_id == tenant_id, column.between(text, text + "\U0010ffff"))
 
 
 def get_user(session: Session, tenant_id: int, user_id: int) -> User:
