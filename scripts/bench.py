@@ -428,16 +428,17 @@ def _poll_final(api: Api, job: str) -> dict[str, Any]:
         time.sleep(0.2)
 
 
-def _postgres_answers() -> bool:
+def _postgres_answers(url: str = POSTGRES_URL) -> bool:
+    """Whether PostgreSQL answers; the database of `url` is dropped and created again, empty."""
     from sqlalchemy import create_engine, text
 
     from shared.db import normalise_url
 
     try:
-        admin = re.sub(r"/[^/]+$", "/postgres", POSTGRES_URL)
+        admin = re.sub(r"/[^/]+$", "/postgres", url)
         engine = create_engine(normalise_url(admin), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            name = POSTGRES_URL.rsplit("/", 1)[1]
+            name = url.rsplit("/", 1)[1]
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine.dispose()

@@ -1,7 +1,8 @@
 """Figures (c) and (d) of issue 21: an import and the Users table in a big tenant of a big database.
 
-The same service (bench.stack, PostgreSQL at BENCH_POSTGRES_URL) runs twice: on an empty database,
-then on one the benchmark fills with SQL generate_series (never committed anywhere):
+The same service (bench.stack) runs twice at once: on BENCH_POSTGRES_URL, which the benchmark fills
+with SQL generate_series (never committed anywhere), and on an empty <that database>_empty.
+Imports take turns between the two, so the machine's drift falls on both alike:
 
   scale-import  a 500-row file, upload to succeeded, in the tenant of 200,000 users among
                 1,000,000 users over 2,000 tenants with 1,000,000 rows of import history,
@@ -30,7 +31,7 @@ SCENARIOS = ("scale-import", "scale-users")
 TENANTS = 2_000
 ROWS_PER_JOB = 500
 REQUESTS = 40
-RUNS = 3
+RUNS = 3  # imports on each database, taken turn about
 # Syllables make names that vary like real ones (a search by name matches some, not all).
 SYLLABLES = (
     "ka,ri,mo,lan,tes,vo,ne,sa,dor,li,ber,to,mi,gan,el,us,ra,fen,do,cha,lu,pe,sol,vin,ta,ho,ni,ser,bo,zu"
@@ -168,53 +169,48 @@ def users_figures(api: Any) -> dict[str, float]:
     return figures
 
 
-def import_seconds(api: Any, tag: str) -> list[float]:
+def import_seconds(api: Any, tag: str) -> float:
     from scripts.bench import users_csv
 
-    times = []
-    for run in range(RUNS):
-        start = time.perf_counter()
-        final = api.wait(api.start(users_csv(500, f"{tag}{run}u")))
-        times.append(time.perf_counter() - start)
-        assert final["created"] == 500, final
-    return times
-
-
-def measure(workers: int, fill: Scale | None) -> tuple[list[float], dict[str, float]]:
-    """The import's times and the Users table's p95s on a fresh database, filled or not."""
-    from scripts import bench
-
-    if not bench._postgres_answers():
-        raise RuntimeError(f"no PostgreSQL answers at BENCH_POSTGRES_URL={bench.POSTGRES_URL}")
-    with bench.stack(workers, bench.POSTGRES_URL) as service:
-        if fill is not None:
-            start = time.perf_counter()
-            populate(bench.POSTGRES_URL, "demo", fill)
-            print(f"filled in {time.perf_counter() - start:.0f} s: {fill}", flush=True)
-        api = service.api()
-        times = import_seconds(api, "scale" if fill else "empty")
-        return times, users_figures(api)
+    start = time.perf_counter()
+    final = api.wait(api.start(users_csv(500, tag)))
+    assert final["created"] == 500, final
+    return time.perf_counter() - start
 
 
 def run(workers: int, chosen: list[str]) -> list[str]:
-    """Both databases measured once; the lines of the chosen scenarios."""
+    """Both databases served at once, the filled and the empty one, measured turn about (the
+    machine's drift falls on both alike); the lines of the chosen scenarios."""
+    from scripts import bench
+
     scale = Scale()
-    empty_times, empty_users = measure(workers, None)
-    full_times, full_users = measure(workers, scale)
+    full_url, empty_url = bench.POSTGRES_URL, f"{bench.POSTGRES_URL}_empty"
+    if not (bench._postgres_answers(full_url) and bench._postgres_answers(empty_url)):
+        raise RuntimeError(f"no PostgreSQL answers at BENCH_POSTGRES_URL={bench.POSTGRES_URL}")
+    with bench.stack(workers, full_url) as full, bench.stack(workers, empty_url) as empty:
+        start = time.perf_counter()
+        populate(full_url, "demo", scale)
+        print(f"filled in {time.perf_counter() - start:.0f} s: {scale}", flush=True)
+        apis = {"full": full.api(), "empty": empty.api()}
+        times: dict[str, list[float]] = {"full": [], "empty": []}
+        for turn in range(RUNS):
+            for side, api in apis.items():
+                times[side].append(import_seconds(api, f"{side}{turn}u"))
+        users = {side: users_figures(api) for side, api in apis.items()}
     lines = []
     if "scale-import" in chosen:
-        ratio = min(full_times) / min(empty_times)
+        ratio = min(times["full"]) / min(times["empty"])
         lines.append(
             f"scale-import  500 rows into a tenant of {scale.big:,} users among {scale.users:,} "
-            f"({scale.history:,} rows of history): {', '.join(f'{t:.2f}' for t in full_times)} s; "
-            f"empty database {', '.join(f'{t:.2f}' for t in empty_times)} s; "
+            f"({scale.history:,} rows of history): {', '.join(f'{t:.2f}' for t in times['full'])} s; "
+            f"empty database {', '.join(f'{t:.2f}' for t in times['empty'])} s (taken turn about); "
             f"best against best {ratio:.3f} (goal <= 1.03)"
         )
     if "scale-users" in chosen:
-        for label in full_users:
+        for label, p95 in users["full"].items():
             lines.append(
-                f"scale-users   {label}: p95 {full_users[label]:.1f} ms in that tenant, "
-                f"{empty_users[label]:.1f} ms on the empty database (goal <= 50 ms)"
+                f"scale-users   {label}: p95 {p95:.1f} ms in that tenant, "
+                f"{users['empty'][label]:.1f} ms on the empty database (goal <= 50 ms)"
             )
     return lines
 
