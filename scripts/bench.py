@@ -44,12 +44,15 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from scripts import bench_tenant_scale
 from scripts.local_redis import start_redis, stop_redis
 from scripts.run import child_env, open_files_to_hard_limit, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
-SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status", "streams")
+SCENARIOS = (
+    "fair", "single", "batch", "redis", "postgres", "status", "streams", *bench_tenant_scale.SCENARIOS,
+)
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -430,16 +433,17 @@ def _poll_final(api: Api, job: str) -> dict[str, Any]:
         time.sleep(0.2)
 
 
-def _postgres_answers() -> bool:
+def _postgres_answers(url: str = POSTGRES_URL) -> bool:
+    """Whether PostgreSQL answers; the database of `url` is dropped and created again, empty."""
     from sqlalchemy import create_engine, text
 
     from shared.db import normalise_url
 
     try:
-        admin = re.sub(r"/[^/]+$", "/postgres", POSTGRES_URL)
+        admin = re.sub(r"/[^/]+$", "/postgres", url)
         engine = create_engine(normalise_url(admin), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            name = POSTGRES_URL.rsplit("/", 1)[1]
+            name = url.rsplit("/", 1)[1]
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
@@ -470,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         f"t={settings.argon2_time_cost} p={settings.argon2_parallelism}",
         flush=True,
     )
-    sqlite_scenarios = [s for s in chosen if s != "postgres"]
+    scale = [s for s in chosen if s in bench_tenant_scale.SCENARIOS]
+    sqlite_scenarios = [s for s in chosen if s != "postgres" and s not in scale]
     if sqlite_scenarios:
         with stack(args.workers) as service:
             print(f"database: SQLite; logs in {service.log_dir}", flush=True)
@@ -486,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(runner(), flush=True)
     if "postgres" in chosen:
         print(bench_postgres(args.workers), flush=True)
+    if scale:
+        print("\n".join(bench_tenant_scale.run(args.workers, scale)), flush=True)
     return 0
 
 

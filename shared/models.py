@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
@@ -136,6 +137,16 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class TenantUserCount(Base):
+    """How many users a tenant has: kept by triggers on users (migration 0008), in the statement that
+    inserts or deletes them, so the Users table's total is one row, not a count over the tenant."""
+
+    __tablename__ = "tenant_user_counts"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    users: Mapped[int] = mapped_column(Integer)
+
+
 class Role(Base):
     __tablename__ = "roles"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
@@ -203,10 +214,13 @@ class User(Base):
         Index("uq_users_tenant_username", "tenant_id", func.lower(Column("username")), unique=True),
         Index("uq_users_tenant_email", "tenant_id", func.lower(Column("email")), unique=True),
         UniqueConstraint("tenant_id", "extension", name="uq_users_tenant_extension"),
+        # The Users table's pages and count read the tenant's ids from here alone (index-only).
+        # The search's indexes differ by database: see migration 0008.
+        Index("ix_users_tenant_id_id", "tenant_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     username: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(100), default="")
@@ -394,7 +408,16 @@ class ImportRow(Base):
     """One data row's outcome; keyed by (job, row) so every task is safe to run twice."""
 
     __tablename__ = "import_rows"
-    __table_args__ = (UniqueConstraint("job_id", "row_number", name="uq_import_rows_job_row"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "row_number", name="uq_import_rows_job_row"),
+        # Extensions reserved by rows still to be created, looked up by value (a file's own).
+        Index(
+            "ix_import_rows_pending_extension",
+            "extension",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), index=True)

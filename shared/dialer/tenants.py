@@ -16,6 +16,7 @@ from shared.settings import Settings
 DEMO_ROLES = (("Agent", []), ("Supervisor", ["reports.view"]), ("Admin", [MANAGE_USERS, "reports.view"]))
 DEMO_DESKS = ("Sales", "Support", "Retention")
 DEMO_SKILL_GROUPS = ("English", "Spanish", "Billing", "VIP")
+EXTENSION_BATCH = 500  # numbers looked up per statement
 DEMO_PBX_DOMAINS = (("Main PBX", "pbx.demo.example"), ("Backup PBX", "pbx2.demo.example"))
 
 
@@ -81,10 +82,17 @@ def create_admin(
 
 
 def _free_extension(session: Session, tenant: Tenant) -> str:
-    used = set(session.scalars(select(User.extension).where(User.tenant_id == tenant.id)))
-    for number in range(tenant.extension_max, tenant.extension_min - 1, -1):
-        if str(number) not in used:  # admins take from the top, imports from the bottom
-            return str(number)
+    """The highest free number of the range (admins take from the top, imports from the bottom),
+    looked up a batch at a time through the (tenant_id, extension) index, not the tenant's users."""
+    high = tenant.extension_max
+    while high >= tenant.extension_min:
+        batch = [str(n) for n in range(high, max(high - EXTENSION_BATCH, tenant.extension_min - 1), -1)]
+        high -= EXTENSION_BATCH
+        query = select(User.extension).where(User.tenant_id == tenant.id, User.extension.in_(batch))
+        used = set(session.scalars(query))
+        free = next((number for number in batch if number not in used), None)
+        if free is not None:
+            return free
     raise Conflict("no_free_extension", "The tenant's extension range is full.")
 
 

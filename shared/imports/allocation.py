@@ -1,8 +1,8 @@
 """Step 4 of an import: duplicates, generated extensions and one result row per data row.
 
 Runs under the tenant's row lock, so two imports of one tenant allocate one after the other;
-chunks of other imports still commit meanwhile, which is why taken extensions are read in
-one statement (see taken_extensions).
+chunks of other imports still commit meanwhile, which is why each batch of taken extensions is
+read in one statement (see shared/imports/extensions.py).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, insert, select, union, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.accounts.access_stamp import NEUTRAL
+from shared.imports import extensions
 from shared.imports.row_check import CheckedFile, CheckedRow, already_allocated
 from shared.imports.scheduling import add_work, remaining
 from shared.mapping.fields import UNIQUE, Field
@@ -117,9 +118,11 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     if job is None or job.status != JobStatus.VALIDATING or already_allocated(session, job.id):
         return None  # a redelivered message: the first run's rows stand
     tenant = session.get(Tenant, checked.tenant_id)
-    taken = taken_extensions(session, tenant.id)
+    taken = extensions.taken_among(
+        session, tenant.id, {r.draft["extension"] for r in checked.rows if r.draft["extension"]}
+    )
     outcomes = _duplicates(session, tenant.id, checked.rows, taken)
-    _generate_extensions(tenant, checked.rows, outcomes, taken)
+    _generate_extensions(session, tenant, checked.rows, outcomes)
     to_create = sum(1 for status, _ in outcomes.values() if status == RowStatus.PENDING)
     # Files back to back: the next one's units already wait, and a process goes on with them.
     split_end = remaining(session) == 0
@@ -169,25 +172,6 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     return Allocation(list(range(plan.chunks)), len(checked.rows))
 
 
-def taken_extensions(session: Session, tenant_id: int) -> set[str]:
-    """Extensions of the tenant's users and of its imports' rows still to be created, in ONE statement.
-
-    Two statements would let a chunk of another import commit between them (READ COMMITTED): its
-    rows would leave the pending set after the first read and join the users after the second.
-    """
-    users = select(User.extension.label("extension")).where(User.tenant_id == tenant_id)
-    pending = (
-        select(ImportRow.extension.label("extension"))
-        .join(ImportJob, ImportJob.id == ImportRow.job_id)
-        .where(
-            ImportJob.tenant_id == tenant_id,
-            ImportRow.status == RowStatus.PENDING,
-            ImportRow.extension.is_not(None),
-        )
-    )
-    return set(session.scalars(union(users, pending)))
-
-
 def existing_values(session: Session, tenant_id: int, f: Field, values: set[str]) -> set[str]:
     """Which of the values the tenant's users already hold (case-insensitive)."""
     column = getattr(User, f.attribute)
@@ -234,30 +218,27 @@ def _duplicates(
 
 
 def _generate_extensions(
+    session: Session,
     tenant: Tenant,
     rows: list[CheckedRow],
     outcomes: dict[int, tuple[RowStatus, list[RowProblem]]],
-    taken: set[str],
 ) -> None:
     """Give pending rows without an extension the lowest free numbers of the range, in row order."""
     wanting = [r for r in rows if r.draft["extension"] is None and outcomes[r.number][0] == RowStatus.PENDING]
     if not wanting:
         return
-    used = taken | {
+    given = {
         r.draft["extension"]
         for r in rows
         if r.draft["extension"] and outcomes[r.number][0] == RowStatus.PENDING
     }
-    candidate = tenant.extension_min
-    for row in wanting:
-        while candidate <= tenant.extension_max and str(candidate) in used:
-            candidate += 1
-        if candidate > tenant.extension_max:
-            span = f"{tenant.extension_min}-{tenant.extension_max}"
+    free = extensions.lowest_free(session, tenant, len(wanting), given)
+    span = f"{tenant.extension_min}-{tenant.extension_max}"
+    for row, extension in zip(wanting, free + [None] * (len(wanting) - len(free)), strict=True):
+        if extension is None:
             outcomes[row.number] = (
                 RowStatus.ERROR,
                 [RowProblem("extension", f"No free Virtual Extension is left in the range {span}")],
             )
-            continue
-        row.draft["extension"] = str(candidate)
-        used.add(row.draft["extension"])
+        else:
+            row.draft["extension"] = extension

@@ -11,22 +11,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import event, select
 
-from shared.files.uploads import store_upload
 from shared.imports import allocation, row_check
-from shared.imports.jobs import create_job
-from shared.models import ImportRow, RowStatus, Tenant, User
-from tests.support.builders import basic_mapping, to_csv
+from shared.models import ImportRow, RowStatus, User
+from tests.support.builders import stored_job
 from worker.tasks import run_chunk, run_validation
-
-
-def _job(session, settings, names: list[str]) -> str:
-    tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
-    admin = session.scalar(select(User).where(User.username == "admin"))
-    data = to_csv([{"Username": n, "Email": f"{n}@example.com"} for n in names], ["Username", "Email"])
-    upload, _ = store_upload(session, settings, tenant.id, admin.id, "users.csv", data)
-    job = create_job(session, tenant.id, admin.id, upload.id, basic_mapping(admin.role_id), dry_run=False)
-    session.commit()
-    return job.id
 
 
 def _reads_pending_extensions(statement: str) -> bool:
@@ -40,9 +28,9 @@ def test_a_chunk_committing_during_allocation_never_yields_its_extension(
 ):
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite serialises writers: a chunk cannot commit while an allocation holds the lock")
-    first = _job(session, settings, ["race_a"])
+    first = stored_job(session, settings, ["race_a"])
     assert run_validation(sessions, settings, first) == [0]  # race_a holds 1000, pending
-    second = _job(session, settings, ["race_b"])
+    second = stored_job(session, settings, ["race_b"])
     with sessions.begin() as s:
         assert row_check.begin(s, second)
     with sessions() as s:

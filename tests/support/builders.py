@@ -6,7 +6,12 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
+from shared.files.uploads import store_upload
+from shared.imports.jobs import create_job
 from shared.mapping.templates import TEMPLATE_HEADERS
+from shared.models import Tenant, User
 
 HEADERS = TEMPLATE_HEADERS  # the files users fill in start from our template
 EXISTING = [
@@ -154,3 +159,14 @@ def to_xlsx_from_template(template: bytes, rows: list[dict[str, str]]) -> bytes:
 
 def parse_csv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def stored_job(session, settings, names: list[str]) -> str:
+    """A committed, queued import in the demo tenant of a file of these usernames."""
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    data = to_csv([{"Username": n, "Email": f"{n}@example.com"} for n in names], ["Username", "Email"])
+    upload, _ = store_upload(session, settings, tenant.id, admin.id, "users.csv", data)
+    job = create_job(session, tenant.id, admin.id, upload.id, basic_mapping(admin.role_id), dry_run=False)
+    session.commit()
+    return job.id
