@@ -3,11 +3,28 @@
 The thread count is WEB_THREADS (shared/settings.py), the same number the app's database pool keeps
 connections for; gthread workers, since each open progress page (Server-Sent Events) holds a thread.
 gunicorn reads the number of processes from WEB_CONCURRENCY itself.
+
+With PROMETHEUS_MULTIPROC_DIR set, each web process counts into its own file there and /metrics adds
+them up: the master empties the directory at start, and a process that exits stops counting its
+open streams (its counters stay).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from shared import metrics
 from shared.settings import Settings
 
 worker_class = "gthread"
 threads = Settings.one_from_env("web_threads")
+
+
+def on_starting(_server: Any) -> None:
+    """Before the first web process forks: this run's metrics start from zero."""
+    metrics.clear_multiprocess_dir()
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A web process ended (restarted, killed): its live gauges go; its counters stay."""
+    metrics.mark_process_dead(worker.pid)

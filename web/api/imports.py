@@ -26,6 +26,7 @@ from shared.imports.jobs import (
 )
 from shared.mapping.templates import template_csv, template_xlsx
 from shared.mapping.upload_answer import stored_upload_answer, upload_answer
+from shared.metrics import EVENT_STREAMS, RESULT_DOWNLOADS
 from shared.models import ImportJob
 from web.api import bp
 from web.clients import celery, redis, settings
@@ -189,6 +190,13 @@ def import_events(job_id: str) -> Response:
             return status_from_db(session, get_job(session, tenant, job_id))
 
     def stream() -> Iterator[str]:
+        EVENT_STREAMS.inc()
+        try:
+            yield from _events()
+        finally:
+            EVENT_STREAMS.dec()
+
+    def _events() -> Iterator[str]:
         yield _event(first)
         if progress.settled(first):
             return
@@ -241,7 +249,9 @@ def _event(status: dict[str, Any]) -> str:
 @route(bp, "GET", "/imports/<hex:job_id>/errors.csv", media="text/csv")
 def download_errors(job_id: str) -> Response:
     """The rows that were not created, with their original columns, Row and Errors."""
-    return _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
+    answer = _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
+    RESULT_DOWNLOADS.labels("errors").inc()
+    return answer
 
 
 @route(
@@ -257,6 +267,7 @@ def download_success(job_id: str) -> Response:
     session = db()
     data = success_file(session, settings(), admin().tenant_id, admin().id, job_id)
     session.commit()
+    RESULT_DOWNLOADS.labels("success").inc()
     return _csv(data, f"success-{job_id}.csv")
 
 
