@@ -27,9 +27,9 @@ from tests.support.observability import (
     fetch,
     parse,
     promtool,
-    remember_secret,
     value,
 )
+from tests.support.secrets import remember_secret
 from web import create_app
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -45,7 +45,7 @@ def world(base_settings, tmp_path_factory):
 
 @pytest.fixture
 def web(clean_db, world):
-    """The web of the world, and an API client with an admin's token."""
+    """An API client of the world's web, with an admin's token."""
     app = create_app(
         world.settings.with_(log_format="text")
     )  # the worker's lines are JSON; the suite's stay text
@@ -54,7 +54,7 @@ def web(clean_db, world):
         "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
     ).get_json()["token"]
     remember_secret(token)
-    return app, ImportActions(client, {"Authorization": f"Bearer {token}"})
+    return ImportActions(client, {"Authorization": f"Bearer {token}"})
 
 
 def _web_metrics(client, token: str) -> dict:
@@ -83,7 +83,7 @@ def _start(imports: ImportActions, data: bytes, request_id: str | None = None):
 
 
 def test_every_series_of_the_contract_exists_from_start_up(world, web):
-    app, imports = web
+    imports = web
     served = _web_metrics(imports.client, world.settings.metrics_token)
     worker = world.scrape()  # the worker started with this module and has done nothing yet
     for name, labels in CONTRACT_SERIES:
@@ -98,7 +98,7 @@ def test_every_series_of_the_contract_exists_from_start_up(world, web):
 
 
 def test_metrics_answer_401_without_the_token_on_both_ports(world, web):
-    app, imports = web
+    imports = web
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": world.settings.metrics_token}):
         answer = imports.client.get("/metrics", headers=headers)
         assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "unauthorized"
@@ -109,7 +109,7 @@ def test_metrics_answer_401_without_the_token_on_both_ports(world, web):
 
 
 def test_an_import_moves_the_counters_by_its_rows_and_its_request_id_reaches_the_worker_log(world, web):
-    app, imports = web
+    imports = web
     before = world.scrape()
     request_id = f"it-{uuid.uuid4().hex}"
     started = _start(imports, _file(good=7, bad=3), request_id)
@@ -212,7 +212,7 @@ def _dashboard_exprs() -> list[str]:
 
 
 def test_every_metric_the_dashboard_and_the_alerts_query_exists(world, web, tmp_path):
-    app, imports = web
+    imports = web
     exposed = {name for name, _ in _web_metrics(imports.client, world.settings.metrics_token)}
     exposed |= {name for name, _ in world.scrape()}
     alerts = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
@@ -232,8 +232,8 @@ def test_every_metric_the_dashboard_and_the_alerts_query_exists(world, web, tmp_
     shutil.which("prometheus") is None, reason="prometheus is missing (Debian's prometheus package)"
 )
 def test_a_real_prometheus_scrapes_web_and_worker_and_sees_the_import(world, web, tmp_path):
-    app, imports = web
-    served = ServedApp(app)
+    imports = web
+    served = ServedApp(imports.client.application)
     prometheus = Prometheus(
         tmp_path,
         world.settings.metrics_token,

@@ -1,5 +1,5 @@
 """Metrics and logs as an operator reads them: scrapes of /metrics, a worker serving its own, a
-real Prometheus, and the secrets the suite used (so its logs can be searched for them)."""
+real Prometheus, and the logs the suite wrote."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from werkzeug.serving import make_server
 
 from scripts.run import free_port
 from shared.settings import PROJECT_ROOT, Settings
-from tests.support.accounts import ADMIN_PASSWORD, NEW_PASSWORD, TEMP_PASSWORD
 from tests.support.workers import PausedWorker, WorkerProcess
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -34,14 +33,6 @@ CONTRACT_SERIES: list[tuple[str, dict[str, str]]] = [
     *(("user_import_outage_retries_total", {"service": s}) for s in ("database", "redis")),
 ]
 HTTP_SERIES = ["http_requests_total", "http_request_duration_seconds_count"]
-
-# Secrets the suite used: its logs must hold none of them (tests/e2e/test_logs.py).
-SECRETS_USED: set[str] = {ADMIN_PASSWORD, TEMP_PASSWORD, NEW_PASSWORD}
-
-
-def remember_secret(*values: str) -> None:
-    """Note secrets a test handled (tokens, temporary passwords, one-time codes)."""
-    SECRETS_USED.update(v for v in values if v)
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
