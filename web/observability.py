@@ -36,6 +36,9 @@ def init_app(app: Flask) -> None:
     app.before_request(_begin)
     if config.metrics_enabled:
         metrics.EVENT_STREAM_CAPACITY.set(config.web_threads)
+        # The HTTP series exist from start-up too: at zero for the route Prometheus scrapes.
+        metrics.HTTP_REQUESTS.labels("GET", "/metrics", "200")
+        metrics.HTTP_SECONDS.labels("GET", "/metrics")
         app.after_request(_count)
     app.after_request(_answer_id)
     app.teardown_request(_end)

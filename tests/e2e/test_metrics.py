@@ -144,6 +144,27 @@ def test_an_import_moves_the_counters_by_its_rows_and_its_request_id_reaches_the
     assert all(isinstance(line.get("tenant"), int) and line.get("worker") for line in mine)
 
 
+def test_the_slot_a_request_sends_carries_its_request_id_in_the_message_headers(base_settings, clean_db):
+    """Read from the broker itself: a queue nobody consumes keeps the message the web sent."""
+    from redis import Redis
+
+    settings = base_settings.with_(task_queue=f"rid-{uuid.uuid4().hex}")
+    client = create_app(settings).test_client()
+    token = client.post(
+        "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
+    ).get_json()["token"]
+    remember_secret(token)
+    imports = ImportActions(client, {"Authorization": f"Bearer {token}"})
+    _start(imports, _file(good=1, bad=0), "rid-in-headers")
+    broker = Redis.from_url(settings.redis_url)
+    try:
+        message = json.loads(broker.lindex(settings.task_queue, 0))
+        assert message["headers"]["task"] == "imports.slot"
+        assert message["headers"]["request_id"] == "rid-in-headers"
+    finally:
+        broker.delete(settings.task_queue)
+
+
 @pytest.mark.parametrize(
     "offered",
     ["x" * 65, "abc\r\nX-Injected: 1", "abc\ndef", "idé-ünïcode", "has space", "semi;colon", ""],
@@ -220,8 +241,8 @@ def test_every_metric_the_dashboard_and_the_alerts_query_exists(world, web, tmp_
     used = {m for expr in exprs for m in re.findall(r"\b((?:user_import|http)_[a-z_]+)\b", expr)}
     assert used and used <= exposed, sorted(used - exposed)
     if promtool():  # the dashboard's queries are valid PromQL: promtool checks them as recording rules
-        rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"panel:q{i}", "expr": e}
-                                                           for i, e in enumerate(_dashboard_exprs())]}]}  # fmt: skip
+        recorded = [{"record": f"panel:q{i}", "expr": e} for i, e in enumerate(_dashboard_exprs())]
+        rules = {"groups": [{"name": "dashboard", "rules": recorded}]}
         (tmp_path / "dashboard_rules.yml").write_text(json.dumps(rules))
         checked = subprocess.run(["promtool", "check", "rules", str(tmp_path / "dashboard_rules.yml")],
                                  capture_output=True, text=True)  # fmt: skip

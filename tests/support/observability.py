@@ -63,7 +63,8 @@ def fetch(url: str, token: str | None = None, headers: dict[str, str] | None = N
 
 class MetricsWorld:
     """A worker of its own serving /metrics (pool counting into a multiprocess directory, JSON logs),
-    with the session's worker paused so that this one does all the work."""
+    with the session's worker paused so that this one does all the work. Each pool process ends
+    after one task, so every count it reads has outlived the process that made it."""
 
     def __init__(self, base: Settings, tmp: Path) -> None:
         self.settings = base.with_(
@@ -74,7 +75,11 @@ class MetricsWorld:
         )
         self.paused = PausedWorker(base)
         self.worker = WorkerProcess(
-            self.settings, concurrency=2, name="metrics", env={"PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}
+            self.settings,
+            concurrency=2,
+            name="metrics",
+            env={"PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")},
+            args=["--max-tasks-per-child=1"],
         )
         self.url = f"http://127.0.0.1:{self.settings.worker_metrics_port}/metrics"
         self._wait_serving()
