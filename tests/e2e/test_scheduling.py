@@ -141,7 +141,7 @@ def test_behind_a_held_worker_the_tenants_take_turns(hooked_world, session):
     world.redis.set(world.release_key, "1")
     assert b.wait_done(b_job)["status"] == "succeeded" and a.wait_done(a_job)["status"] == "succeeded"
     names = {a_job: "A", b_job: "B"}
-    # "claimed kind=create request_id=... tenant=1 job=... chunk=2 worker=..." (fields of shared/log_context.py)
+    # "claimed kind=create request_id=... tenant=1 job=... chunk=2 worker=..." (shared/log_context.py)
     found = re.findall(r"claimed kind=(\w+) .*?job=(\w+) chunk=(\d+)", world.worker.log_path.read_text())
     claims = [f"{names[job]} {kind} {chunk}" for kind, job, chunk in found]
     # Behind one FIFO queue B would wait for all of A's chunks; claimed in fair order, the tenants
