@@ -32,6 +32,7 @@ from tests.support.workers import HookedWorld, PausedWorker, WorkerProcess, sess
 TEST_REDIS_DB = 9
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `last` run after all the others (the search of the suite's logs for secrets)."""
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: order kept
