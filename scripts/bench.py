@@ -211,7 +211,7 @@ def stack(
             "ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "SECRET_KEY": "bench",
             "FLOWER_BASIC_AUTH": "bench:bench",
-        "METRICS_TOKEN": "bench",
+            "METRICS_TOKEN": "bench",
             "DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "PORT": str(_free_port()),
             "WORKER_METRICS_PORT": str(_free_port()),
