@@ -208,6 +208,56 @@ def test_json_log_lines_of_the_web_parse_and_carry_the_request_id(base_settings,
     log_context.configure(base_settings.log_format)
 
 
+def test_gunicorn_adds_up_its_processes_and_writes_json_lines(base_settings, tmp_path):
+    """Two web processes under gunicorn, as in production: /metrics counts the requests of both,
+    whichever answers the scrape, and every line gunicorn and the app write is JSON."""
+    import os
+    import signal
+    import sys
+    import time
+    from pathlib import Path
+
+    from scripts.run import free_port
+    from tests.support.workers import worker_env
+
+    if not base_settings.database_url.startswith("sqlite"):
+        pytest.skip("gunicorn's processes are counted once, on SQLite (the database plays no part)")
+    settings = base_settings.with_(log_format="json")
+    port = free_port()
+    env = worker_env(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"), "WEB_CONCURRENCY": "2"}
+    log = tmp_path / "gunicorn.log"
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [str(gunicorn), "--config", "python:web.gunicorn_config", "--bind", f"127.0.0.1:{port}",
+               "--access-logfile", "-", "web:create_app()"]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            try:
+                if fetch(f"{url}/healthz", headers={"X-Request-ID": "gun-0"})[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        for i in range(1, 20):
+            assert fetch(f"{url}/healthz", headers={"X-Request-ID": f"gun-{i}"})[0] == 200
+        for _ in range(4):  # each scrape may reach either process; each sees both processes' counts
+            status, body = fetch(f"{url}/metrics", settings.metrics_token)
+            assert status == 200, body
+            assert (
+                value(parse(body), "http_requests_total", method="GET", route="/healthz", status="200") == 20
+            )
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "gunicorn.access"} <= loggers, loggers
+    assert all({"ts", "level", "logger", "message", "request_id"} <= set(line) for line in lines)
+
+
 @pytest.mark.skipif(promtool() is None, reason="promtool is missing (Debian's prometheus package)")
 def test_promtool_accepts_the_scrape_config_and_the_alert_rules(tmp_path):
     rules = subprocess.run(["promtool", "check", "rules", str(DEPLOY / "alerts.yml")], capture_output=True,
