@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-dev-test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench chromium clean distclean
+.PHONY: help install run test lint bench chromium prometheus clean distclean
 
 help:
 	@echo "make run     set up, then run web, worker + beat, Flower (and Redis if none answers); Ctrl-C stops all"
@@ -51,8 +51,21 @@ chromium:
 		echo "==> /usr/bin/chromium is missing and this is not root with apt-get: the browser tests will skip"; \
 	fi
 
+# The metrics tests run promtool and a real Prometheus (Debian's package); without them they skip and say why.
+prometheus:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing prometheus for the metrics tests"; \
+		( export DEBIAN_FRONTEND=noninteractive; \
+		  apt-get update -q && apt-get install -y -q --no-install-recommends prometheus ) \
+		|| echo "==> could not install prometheus: the Prometheus tests will skip"; \
+	else \
+		echo "==> prometheus/promtool are missing and this is not root with apt-get: the Prometheus tests will skip"; \
+	fi
+
 # The suite starts its own Redis when none answers; nothing else to start by hand.
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium prometheus
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -15,6 +15,8 @@ figure of issue 11 beside its reference measured in the same run:
   status    GET /api/v1/imports/<id> under 16 concurrent clients (wrk), against /healthz
   streams   2,000 open event streams from 10 tenants: opening, /healthz and status p95, memory per
             stream, slow clients, an import's ratio with them open (scripts/bench_streams.py)
+  metrics   a status read under 16 clients and a 500-row import, metrics on against metrics off
+            (scripts/bench_metrics.py)
 
 Usage: python -m scripts.bench [--only fair,single,...] [--workers 2]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
@@ -46,12 +48,13 @@ from cryptography.fernet import Fernet
 
 from scripts import bench_tenant_scale
 from scripts.local_redis import start_redis, stop_redis
-from scripts.run import child_env, open_files_to_hard_limit, processes
+from scripts.run import child_env, metrics_env, open_files_to_hard_limit, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
 SCENARIOS = (
-    "fair", "single", "batch", "redis", "postgres", "status", "streams", *bench_tenant_scale.SCENARIOS,
+    "fair", "single", "batch", "redis", "postgres", "status", "streams", "metrics",
+    *bench_tenant_scale.SCENARIOS,
 )
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
@@ -198,26 +201,37 @@ def _free_port() -> int:
 
 @contextmanager
 def stack(
-    workers: int, database_url: str | None = None, worker_database_url: str | None = None
+    workers: int,
+    database_url: str | None = None,
+    worker_database_url: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Start Redis, migrate, seed two tenants, run web and worker with beat; stop them at the end."""
     open_files_to_hard_limit()  # the web inherits it: thousands of streams are sockets
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     redis_url = f"redis://127.0.0.1:{_free_port()}/0"
-    env_in = {
-        "VAR_DIR": str(tmp),
-        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.db'}",
-        "REDIS_URL": redis_url,
-        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "SECRET_KEY": "bench",
-        "FLOWER_BASIC_AUTH": "bench:bench",
-        "DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "PORT": str(_free_port()),
-        "LOGIN_RATE_LIMIT": "100000 per minute",
-        "WORKER_PROCESSES": str(workers),
-    } | {
-        k: v for k, v in os.environ.items() if k.startswith("ARGON2_") or k in ("CHUNK_SIZE", "SWEEP_SECONDS")
-    }
+    env_in = (
+        {
+            "VAR_DIR": str(tmp),
+            "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.db'}",
+            "REDIS_URL": redis_url,
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "SECRET_KEY": "bench",
+            "FLOWER_BASIC_AUTH": "bench:bench",
+            "METRICS_TOKEN": "bench",
+            "DEMO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "PORT": str(_free_port()),
+            "WORKER_METRICS_PORT": str(_free_port()),
+            "LOGIN_RATE_LIMIT": "100000 per minute",
+            "WORKER_PROCESSES": str(workers),
+        }
+        | {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith("ARGON2_") or k in ("CHUNK_SIZE", "SWEEP_SECONDS")
+        }
+        | (extra or {})
+    )
     settings = Settings.from_env(env_in)
     env = child_env(settings)
     redis = start_redis(redis_url)
@@ -238,7 +252,7 @@ def stack(
         name: subprocess.Popen(
             commands[name],
             cwd=PROJECT_ROOT,
-            env=worker_env if name == "worker" else env,
+            env=(worker_env if name == "worker" else env) | metrics_env(settings, name),
             stdout=(tmp / f"{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -475,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     scale = [s for s in chosen if s in bench_tenant_scale.SCENARIOS]
-    sqlite_scenarios = [s for s in chosen if s != "postgres" and s not in scale]
+    sqlite_scenarios = [s for s in chosen if s not in ("postgres", "metrics") and s not in scale]
     if sqlite_scenarios:
         with stack(args.workers) as service:
             print(f"database: SQLite; logs in {service.log_dir}", flush=True)
@@ -493,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         print(bench_postgres(args.workers), flush=True)
     if scale:
         print("\n".join(bench_tenant_scale.run(args.workers, scale)), flush=True)
+    if "metrics" in chosen:
+        from scripts.bench_metrics import bench_metrics
+
+        print(bench_metrics(args.workers), flush=True)
     return 0
 
 

@@ -134,11 +134,28 @@ def banner(settings: Settings, password: str, local_smtp: bool = False) -> str:
             f"  Flower     http://127.0.0.1:{settings.flower_port}   user: {settings.flower_user}"
             f"   password: {settings.flower_password}",
             mail,
+            metrics_line(settings),
             "  Ctrl-C stops everything.",
             "=" * 72,
             "",
         ]
     )
+
+
+def metrics_line(settings: Settings) -> str:
+    """Where the metrics are and where their token lives (never the token itself)."""
+    where = "METRICS_TOKEN" if os.environ.get("METRICS_TOKEN") else settings.var_dir / "metrics_token"
+    return (
+        f"  Metrics    http://127.0.0.1:{settings.port}/metrics and worker"
+        f" http://127.0.0.1:{settings.worker_metrics_port}/metrics   bearer token: {where}"
+    )
+
+
+def metrics_env(settings: Settings, name: str) -> dict[str, str]:
+    """The web's and the worker's processes each count into a directory of their own (prometheus-client)."""
+    if name not in ("web", "worker"):
+        return {}
+    return {"PROMETHEUS_MULTIPROC_DIR": str(settings.var_dir / f"metrics-{name}")}
 
 
 def announce(settings: Settings) -> NoReturn:
@@ -205,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
 
         manager = Manager()
         for name, command in processes(settings, local_smtp).items():
-            manager.add_process(name, shlex.join(command), env=env, cwd=str(PROJECT_ROOT))
+            manager.add_process(
+                name, shlex.join(command), env=env | metrics_env(settings, name), cwd=str(PROJECT_ROOT)
+            )
         manager.loop()  # returns once every process has stopped
         return manager.returncode or 0
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.metrics import count_audited
 from shared.models import AuditEvent
 
 
@@ -21,6 +22,7 @@ def record(
     """Add an audit event to the caller's transaction."""
     event = AuditEvent(tenant_id=tenant_id, actor_id=actor_id, action=action, target=target, details=details)
     session.add(event)
+    count_audited(session, action, details)  # logins and lockouts are metrics too
     return event
 
 

@@ -402,6 +402,8 @@ class WorkItem(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The request that led to this unit (X-Request-ID): the worker's log lines for it carry it.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class ImportRow(Base):

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -51,6 +51,7 @@ LOCAL_SECRETS: dict[str, Callable[[], str]] = {
     "secret_key": lambda: secrets.token_urlsafe(32),
     "encryption.key": lambda: Fernet.generate_key().decode(),
     "flower_password": lambda: secrets.token_urlsafe(12),
+    "metrics_token": lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -282,6 +283,40 @@ class Settings(BaseModel):
     undo_window_hours: Annotated[
         int, Env("UNDO_WINDOW_HOURS", "how long after an import ends it can be undone")
     ] = Field(72, ge=0)
+    metrics_token: Annotated[
+        str,
+        Env(
+            "METRICS_TOKEN",
+            "bearer token Prometheus sends to `/metrics` on the web and on `WORKER_METRICS_PORT`",
+            "generated once into `var/metrics_token`",
+            secret_file="metrics_token",
+        ),
+    ] = Field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    metrics_enabled: Annotated[
+        bool,
+        Env(
+            "METRICS_ENABLED",
+            "serve `/metrics` and time the web's requests; false leaves both out (the benchmark's reference)",
+        ),
+    ] = True
+    worker_metrics_port: Annotated[
+        int,
+        Env(
+            "WORKER_METRICS_PORT",
+            "port of each worker host's `/metrics`, served by the Celery main process; 0: none",
+        ),
+    ] = Field(9808, ge=0, le=65535)
+    worker_metrics_host: Annotated[
+        str, Env("WORKER_METRICS_HOST", "address the workers' `/metrics` listens on")
+    ] = "0.0.0.0"
+    log_format: Annotated[
+        Literal["text", "json"],
+        Env(
+            "LOG_FORMAT",
+            "`text`, or `json`: one JSON object per line (`ts`, `level`, `logger`, `message`, `request_id`,"
+            " and `tenant`, `job`, `chunk`, `worker` where known), for the web, the workers and beat",
+        ),
+    ] = "text"
 
     @field_validator("flower_basic_auth")
     @classmethod

@@ -6,6 +6,7 @@ Real parts only: a real Redis (started here when none answers), SQLite and Postg
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,9 +26,30 @@ from tests.support.accounts import ADMIN_PASSWORD
 from tests.support.actions import ImportActions
 from tests.support.databases import POSTGRES_URL, migrate, postgres_unreachable
 from tests.support.mailbox import Mailbox
+from tests.support.secrets import remember_secret
 from tests.support.workers import HookedWorld, PausedWorker, WorkerProcess, session_worker_name
 
 TEST_REDIS_DB = 9
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture parameters
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `last` run after all the others (the search of the suite's logs for secrets)."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: order kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the in-process web and domain log goes to suite.log too, beside the workers' logs."""
+    from shared import log_context
+
+    handler = logging.FileHandler(tmp_path_factory.getbasetemp() / "suite.log")
+    handler.setFormatter(log_context.formatter("text"))
+    handler.addFilter(log_context.ContextFilter())
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    handler.close()
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +104,7 @@ def base_settings(
     # Each database gets its own Redis database, so a worker never takes another's tasks.
     offset = 0 if database_url.startswith("sqlite") else 1
     base, _, number = redis_url.rpartition("/")
-    return Settings(
+    settings = Settings(
         database_url=database_url,
         redis_url=f"{base}/{int(number) + offset}",
         task_queue=f"test-{os.getpid()}-{offset}",
@@ -99,6 +121,8 @@ def base_settings(
         smtp_retries=2,
         smtp_retry_seconds=1,
     )
+    remember_secret(settings.metrics_token, settings.flower_password, settings.encryption_key)
+    return settings
 
 
 @pytest.fixture
@@ -178,6 +202,7 @@ def token(client) -> str:
         "/api/v1/auth/token", json={"tenant": "demo", "username": "admin", "password": ADMIN_PASSWORD}
     )
     assert resp.status_code == 200, resp.get_json()
+    remember_secret(resp.get_json()["token"])
     return resp.get_json()["token"]
 
 

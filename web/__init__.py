@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from shared.settings import Settings
@@ -23,7 +21,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=settings.max_upload_bytes + 256 * 1024,
         JSON_SORT_KEYS=False,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     from web import (
         api,
@@ -34,12 +31,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         headers,
         health,
         multipart,
+        observability,
         page_sessions,
         pages,
         security,
     )
     from web.contract import openapi, request_json, routes
 
+    observability.init_app(app)  # first: its request id and timing cover every other hook
     request_json.init_app(app)
     headers.init_app(app)
     multipart.init_app(app)

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from shared.imports import progress, stream_leases
 from shared.imports.stream_leases import Lease
+from shared.metrics import EVENT_STREAMS
 
 MAX_SECONDS = 300  # the browser's EventSource reconnects by itself
 HEARTBEAT_SECONDS = 15
@@ -47,11 +48,15 @@ class Watch:
     client: Redis
     lease: Lease
 
+    def __post_init__(self) -> None:
+        EVENT_STREAMS.inc()  # from the place taken to the place given back: exactly once each
+
     @property
     def channel(self) -> str:
         return progress.channel(self.job_id)
 
     def release(self) -> None:
+        EVENT_STREAMS.dec()
         with contextlib.suppress(RedisError):  # a lapsed lease frees the place anyway
             stream_leases.release(self.client, self.lease)
 

@@ -8,8 +8,11 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
+from shared import metrics
 from shared.settings import Settings
-from worker import runtime
+from worker import observability, runtime
+
+_SIGNALS = observability  # imported for the signals it connects (logging, request ids, /metrics)
 
 TASK_MODULES = ["worker.tasks", "worker.mail"]
 # Beat's tasks, by name (worker/tasks.py registers them).
@@ -65,3 +68,4 @@ app = create_celery()
 @worker_process_init.connect
 def _fresh_connections_per_process(**_kwargs: Any) -> None:
     runtime.after_fork()
+    metrics.after_fork()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import log_context
 from shared.accounts import one_time_codes, page_sessions
 from shared.accounts.tokens import purge_expired_tokens
 from shared.errors import DomainError
@@ -30,6 +32,7 @@ from shared.imports import allocation, completion, creation, regeneration, row_c
 from shared.imports.jobs import purge_expired_passwords, status_from_db
 from shared.imports.progress import publish
 from shared.imports.scheduling import Claim
+from shared.metrics import CLAIM_SECONDS, OUTAGE_RETRIES, SWEEP_REOFFERS
 from shared.models import ImportJob, WorkKind
 from shared.settings import Settings
 from worker import runtime
@@ -46,6 +49,11 @@ BACKOFF_FLOOR, BACKOFF_CAP = 1.0, 10.0
 def backoff(retries: int) -> float:
     """Seconds before retry n: doubling from a floor (never 0 s), capped, with upward jitter."""
     return min(BACKOFF_CAP, BACKOFF_FLOOR * 2**retries) * random.uniform(1.0, 1.25)
+
+
+def outage_service(exc: BaseException) -> str:
+    """Which service an infrastructure error came from, for the outage metric: database or redis."""
+    return "database" if isinstance(exc, OperationalError | InterfaceError | PoolTimeout) else "redis"
 
 
 def max_retries(settings: Settings) -> int:
@@ -172,11 +180,25 @@ def fail(sessions: sessionmaker[Session], claim: Claim, reason: str) -> None:
 
 def run_slot(sessions: sessionmaker[Session], settings: Settings, worker: str, offer: Offer) -> Claim | None:
     """Claim the next unit of work in fair order and do it; returns what was done (None: nothing)."""
+    started = time.perf_counter()
     with sessions.begin() as session:
         claim = scheduling.claim_next(session, worker, timedelta(seconds=settings.claim_timeout_seconds))
+    CLAIM_SECONDS.observe(time.perf_counter() - started)
     if claim is None:
         return None
-    log.info("claimed job=%s kind=%s chunk=%d worker=%s", claim.job_id, claim.kind, claim.chunk, worker)
+    # The unit's request (the one that started the import, undo or regeneration) names these lines.
+    with log_context.bound(
+        request_id=claim.request_id,
+        tenant=claim.tenant_id,
+        job=claim.job_id,
+        chunk=claim.chunk,
+        worker=worker,
+    ):
+        log.info("claimed kind=%s", claim.kind)
+        return _run_claimed(sessions, settings, claim, offer)
+
+
+def _run_claimed(sessions: sessionmaker[Session], settings: Settings, claim: Claim, offer: Offer) -> Claim:
     try:
         WORK[claim.kind].run(sessions, settings, claim, offer)
     except INFRASTRUCTURE:
@@ -215,6 +237,7 @@ def slot(self: Task, **_ignored: Any) -> str | None:
             # Its unit stays claimed until the heartbeat goes stale; then the sweep offers it again.
             log.error("slot gave up after retries=%d worker=%s error=%s", retries, worker, type(exc).__name__)
             raise
+        OUTAGE_RETRIES.labels(outage_service(exc)).inc()
         log.warning("slot retry=%d worker=%s error=%s", retries + 1, worker, type(exc).__name__)
         # max_retries given: None would mean the task's default of three.
         raise self.retry(exc=exc, countdown=backoff(retries), max_retries=most) from exc
@@ -239,6 +262,7 @@ def sweep() -> int:
     if backlog.claimable and (backlog.stale or backlog.idle_seconds >= settings.sweep_seconds):
         log.warning("re-offering work claimable=%d stale=%d", backlog.claimable, backlog.stale)
         offer_more(settings.worker_processes)
+        SWEEP_REOFFERS.inc(settings.worker_processes)
         return settings.worker_processes
     return 0
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
 from functools import lru_cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from shared.metrics import HASH_SECONDS
 from shared.settings import Settings
 
 # Letters, digits and a few symbols without look-alikes (no O/0, l/1/I, quotes or spaces).
@@ -46,7 +48,10 @@ def _hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher
 
 def hash_password(settings: Settings, password: str) -> str:
     """Argon2id hash of a password."""
-    return hasher(settings).hash(password)
+    started = time.perf_counter()
+    hashed = hasher(settings).hash(password)
+    HASH_SECONDS.observe(time.perf_counter() - started)
+    return hashed
 
 
 def verify_password(settings: Settings, password_hash: str, password: str) -> bool:

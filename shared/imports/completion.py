@@ -8,6 +8,7 @@ from sqlalchemy import exists, update
 from sqlalchemy.orm import Session
 
 from shared.errors import DomainError
+from shared.metrics import count_job_end
 from shared.models import FINAL_STATES, ImportJob, ImportRow, JobStatus, RowStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def finalise(session: Session, job_id: str) -> JobStatus | None:
     )
     if not result.rowcount:
         return None
+    count_job_end(session, job_id, end)
     log.info("job finished job=%s status=%s", job_id, end)
     return end
 
@@ -53,6 +55,7 @@ def fail_job(session: Session, job_id: str, reason: str) -> bool:
         return False
     cancel_pending(session, job_id, f"Not created: {reason}")
     job.status, job.error, job.finished_at, job.updated_at = JobStatus.FAILED, reason, utcnow(), utcnow()
+    count_job_end(session, job_id, JobStatus.FAILED)
     log.warning("job failed job=%s", job_id)
     return True
 

@@ -18,6 +18,7 @@ from shared.files.uploads import get_upload, open_upload
 from shared.imports.scheduling import add_work
 from shared.mapping.fields import FIELDS
 from shared.mapping.parser import check_mapping
+from shared.metrics import count_job_end
 from shared.models import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -202,6 +203,7 @@ def request_cancel(session: Session, tenant_id: int, actor_id: int | None, job_i
     job.cancel_requested = True
     if job.status == JobStatus.QUEUED:
         job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
+        count_job_end(session, job.id, JobStatus.CANCELLED)
     record(session, tenant_id, actor_id, "import.cancel_requested", job.id)
     return job
 

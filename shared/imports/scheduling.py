@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared import log_context
 from shared.models import ACTIVE_STATES, ImportJob, JobStatus, WorkItem, WorkKind, WorkStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,22 @@ class Claim:
     tenant_id: int
     kind: WorkKind
     chunk: int
+    request_id: str | None = None
 
 
 def add_work(session: Session, job: ImportJob, kind: WorkKind, chunk: int = 0, rows: int = 0) -> None:
-    """Queue a unit of the job's work (claimed by the next free slot in fair order)."""
-    session.add(WorkItem(tenant_id=job.tenant_id, job_id=job.id, kind=kind, chunk=chunk, rows=rows))
+    """Queue a unit of the job's work (claimed by the next free slot in fair order), noting the request
+    that led to it (the one bound now: a web request, or the unit that validation ran for)."""
+    session.add(
+        WorkItem(
+            tenant_id=job.tenant_id,
+            job_id=job.id,
+            kind=kind,
+            chunk=chunk,
+            rows=rows,
+            request_id=log_context.request_id(),
+        )
+    )
 
 
 def _wanted() -> ColumnElement[bool]:
@@ -73,6 +85,7 @@ def claim_next(session: Session, worker: str, stale_after: timedelta) -> Claim |
                 WorkItem.kind,
                 WorkItem.chunk,
                 WorkItem.claimed_by,
+                WorkItem.request_id,
                 ImportJob.created_at,
             )
             .join(ImportJob, ImportJob.id == WorkItem.job_id)
@@ -108,7 +121,14 @@ def claim_next(session: Session, worker: str, stale_after: timedelta) -> Claim |
             )
         ).rowcount
         if won:
-            return Claim(choice.id, choice.job_id, choice.tenant_id, WorkKind(choice.kind), choice.chunk)
+            return Claim(
+                choice.id,
+                choice.job_id,
+                choice.tenant_id,
+                WorkKind(choice.kind),
+                choice.chunk,
+                choice.request_id,
+            )
     return None
 
 

@@ -20,6 +20,7 @@ from shared.audit import record
 from shared.errors import Conflict
 from shared.imports.jobs import destroy_passwords, get_job, lock_job_row
 from shared.imports.scheduling import add_work
+from shared.metrics import count_job_end
 from shared.models import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -168,6 +169,7 @@ def finish_undo(session: Session, job_id: str) -> bool:
     ).rowcount
     if not done:
         return False
+    count_job_end(session, job_id, JobStatus.UNDONE, rows=False)
     job = session.get(ImportJob, job_id)
     removed = session.scalar(
         select(func.count()).where(ImportRow.job_id == job_id, ImportRow.status == RowStatus.UNDONE)

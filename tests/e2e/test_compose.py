@@ -41,8 +41,10 @@ SECRETS = {
     "SECRET_KEY": "a-secret-key",
     "ENCRYPTION_KEY": Fernet.generate_key().decode(),
     "FLOWER_BASIC_AUTH": "ops:flower-password",
+    "METRICS_TOKEN": "a-metrics-token",
 }
-GUNICORN_READS = {"WEB_CONCURRENCY"}  # read by gunicorn itself, not by Settings
+# Read by gunicorn and prometheus-client themselves, not by Settings.
+GUNICORN_READS = {"WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR"}
 
 
 def _command(service: str) -> list[str]:

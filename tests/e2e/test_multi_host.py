@@ -219,7 +219,7 @@ def _redis_answers(path: Path) -> bool:
 def _claims(log: Path, job: str) -> tuple[set[int], set[int]]:
     """The create chunks of the job this host claimed, and those it created."""
     content = log.read_text(errors="replace")
-    claimed = {int(c) for c in re.findall(rf"claimed job={job} kind=create chunk=(\d+)", content)}
+    claimed = {int(c) for c in re.findall(rf"claimed kind=create\b[^\n]* job={job} chunk=(\d+)", content)}
     created = {int(c) for c in re.findall(rf"chunk created job={job} chunk=(\d+)", content)}
     return claimed, created
 

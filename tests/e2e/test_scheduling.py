@@ -141,10 +141,9 @@ def test_behind_a_held_worker_the_tenants_take_turns(hooked_world, session):
     world.redis.set(world.release_key, "1")
     assert b.wait_done(b_job)["status"] == "succeeded" and a.wait_done(a_job)["status"] == "succeeded"
     names = {a_job: "A", b_job: "B"}
-    claims = [
-        f"{names[m[0]]} {m[1]} {m[2]}"
-        for m in re.findall(r"claimed job=(\w+) kind=(\w+) chunk=(\d+)", world.worker.log_path.read_text())
-    ]
+    # "claimed kind=create request_id=... tenant=1 job=... chunk=2 worker=..." (shared/log_context.py)
+    found = re.findall(r"claimed kind=(\w+) .*?job=(\w+) chunk=(\d+)", world.worker.log_path.read_text())
+    claims = [f"{names[job]} {kind} {chunk}" for kind, job, chunk in found]
     # Behind one FIFO queue B would wait for all of A's chunks; claimed in fair order, the tenants
     # take turns: B's validation, A's chunk, B's chunk, then the rest of A's.
     assert claims == [

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.secrets import remember_secret
+
 CODE = re.compile(r"^\s+(\d{6})\s*$", re.MULTILINE)
 
 
@@ -81,6 +83,7 @@ class Mailbox:
         body = self.wait_for(to, after).get_content()
         found = CODE.search(body)
         assert found, body
+        remember_secret(found.group(1))
         return found.group(1)
 
     def stop(self) -> None:

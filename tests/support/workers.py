@@ -24,7 +24,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery -A worker worker` process consuming from the test Redis.
 
-    app names another module exporting the Celery app (tests.support.hooked_worker); env adds variables.
+    app names another module exporting the Celery app (tests.support.hooked_worker); env adds variables,
+    args options of `celery worker`.
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class WorkerProcess:
         app: str = "worker",
         beat: bool = False,
         env: dict[str, str] | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.name = f"{name}-{os.getpid()}@localhost"
         log = Path(settings.var_dir) / f"worker-{name}.log"
@@ -56,6 +58,7 @@ class WorkerProcess:
                 self.name,
                 "--without-gossip",
                 "--without-mingle",
+                *(args or []),
             ],
             cwd=PROJECT_ROOT,
             env=worker_env(settings) | (env or {}),

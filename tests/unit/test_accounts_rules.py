@@ -92,7 +92,8 @@ def test_recovery_codes_read_the_same_however_typed():
     ["http://u:secret@mail.example", "smtp://u:secret@", "smtp://u:secret@host:port", "secret.example:25"],
 )
 def test_bad_smtp_url_is_refused_without_echoing_it(url, tmp_path):
-    env = {"VAR_DIR": str(tmp_path), "SECRET_KEY": "k", "FLOWER_BASIC_AUTH": "a:b", "SMTP_URL": url}
+    env = {"VAR_DIR": str(tmp_path), "SECRET_KEY": "k", "FLOWER_BASIC_AUTH": "a:b", "METRICS_TOKEN": "t"}
+    env["SMTP_URL"] = url
     env["ENCRYPTION_KEY"] = Settings().encryption_key
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)

@@ -89,3 +89,15 @@ def test_secrets_stay_out_of_the_repr():
     )
     for secret in ("s3cret-key", "fl0wer", "dem0-pass", settings.encryption_key):
         assert secret not in repr(settings)
+
+
+def test_the_run_command_generates_the_metrics_token_and_prints_only_its_path(tmp_path, monkeypatch):
+    from scripts.run import banner
+
+    monkeypatch.delenv("METRICS_TOKEN", raising=False)
+    ensure_local_secrets(tmp_path)
+    settings = Settings.from_env({"VAR_DIR": str(tmp_path)})
+    assert settings.metrics_token == (tmp_path / "metrics_token").read_text()
+    assert (tmp_path / "metrics_token").stat().st_mode & 0o777 == 0o600
+    shown = banner(settings, "password")
+    assert str(tmp_path / "metrics_token") in shown and settings.metrics_token not in shown

@@ -24,6 +24,7 @@ from shared.imports.jobs import (
 )
 from shared.mapping.templates import template_csv, template_xlsx
 from shared.mapping.upload_answer import stored_upload_answer, upload_answer
+from shared.metrics import RESULT_DOWNLOADS
 from shared.models import ImportJob
 from web import event_stream
 from web.api import bp
@@ -240,7 +241,9 @@ def _stream_place(client: Redis, tenant: int) -> stream_leases.Lease:
 @route(bp, "GET", "/imports/<hex:job_id>/errors.csv", media="text/csv")
 def download_errors(job_id: str) -> Response:
     """The rows that were not created, with their original columns, Row and Errors."""
-    return _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
+    answer = _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
+    RESULT_DOWNLOADS.labels("errors").inc()
+    return answer
 
 
 @route(
@@ -256,6 +259,7 @@ def download_success(job_id: str) -> Response:
     session = db()
     data = success_file(session, settings(), admin().tenant_id, admin().id, job_id)
     session.commit()
+    RESULT_DOWNLOADS.labels("success").inc()
     return _csv(data, f"success-{job_id}.csv")
 
 
