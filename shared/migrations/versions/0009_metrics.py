@@ -1,7 +1,7 @@
 """the request id that added each unit of work, for the worker's log lines
 
-Revision ID: 0008_metrics
-Revises: 0007
+Revision ID: 0009_metrics
+Revises: 0008_bounded_queries
 Create Date: 2026-12-02 01:00:00
 
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_metrics"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0009_metrics"
+down_revision: str | Sequence[str] | None = "0008_bounded_queries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
