@@ -13,8 +13,9 @@ figure of issue 11 beside its reference measured in the same run:
   redis     a Redis restarted empty mid-job: seconds from the restart until the job finishes
   postgres  PostgreSQL cut away for 20 s mid-job (a proxy the bench cuts): seconds until it finishes
   status    GET /api/v1/imports/<id> under 16 concurrent clients (wrk), against /healthz
+  claims, scaling, recovery   the scheduler as the platform grows, on PostgreSQL (scripts/bench_claims.py)
 
-Usage: python -m scripts.bench [--only fair,single,...] [--workers 2]
+Usage: python -m scripts.bench [--only fair,single,...] [--workers 2] [--explain]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
 """
 
@@ -42,12 +43,13 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from scripts import bench_claims
 from scripts.local_redis import start_redis, stop_redis
 from scripts.run import child_env, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
-SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status")
+SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status", *bench_claims.SCENARIOS)
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -362,6 +364,7 @@ def bench_postgres(workers: int) -> str:
         return f"postgres skipped: no PostgreSQL answers at BENCH_POSTGRES_URL={POSTGRES_URL}"
     proxy = TcpProxy("127.0.0.1", int(re.search(r":(\d+)/", POSTGRES_URL).group(1)))
     through = re.sub(r":\d+/", f":{proxy.port}/", POSTGRES_URL)
+
     def outage() -> None:
         proxy.cut()
         time.sleep(20)  # the scenario: the database is away for 20 s
@@ -450,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS)
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (celery --concurrency)")
+    parser.add_argument(
+        "--explain", action="store_true", help="claims: EXPLAIN ANALYZE of the claim and sweep"
+    )
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s]
     costs = ("argon2_memory_kib", "argon2_time_cost", "argon2_parallelism")
@@ -460,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         f"t={settings.argon2_time_cost} p={settings.argon2_parallelism}",
         flush=True,
     )
-    sqlite_scenarios = [s for s in chosen if s != "postgres"]
+    sqlite_scenarios = [s for s in chosen if s != "postgres" and s not in bench_claims.SCENARIOS]
     if sqlite_scenarios:
         with stack(args.workers) as service:
             print(f"database: SQLite; logs in {service.log_dir}", flush=True)
@@ -475,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(runner(), flush=True)
     if "postgres" in chosen:
         print(bench_postgres(args.workers), flush=True)
+    for name in (s for s in chosen if s in bench_claims.SCENARIOS):
+        print(bench_claims.run(name, args.workers, args.explain), flush=True)
     return 0
 
 

@@ -128,16 +128,16 @@ def claim_next(
     stale = now - stale_after
     claimed = WorkItem.status == WorkStatus.CLAIMED
     wanted = select(*_UNIT).join(ImportJob, ImportJob.id == WorkItem.job_id).where(_wanted())
-    # A retried slot finishes its own unit first; then units whose worker went silent.
-    for found in (
-        wanted.where(claimed, WorkItem.claimed_by == worker).limit(1),
-        wanted.where(_abandoned(stale, lapsed), WorkItem.claimed_by != worker)
-        .order_by(WorkItem.heartbeat_at)
-        .limit(1),
-    ):
-        unit = session.execute(found).first()
-        if unit is not None and (claim := _take(session, unit, worker, node, now, stale, lapsed)):
-            return claim
+    # A retried slot finishes its own unit first; then units whose worker went silent (one read).
+    own = and_(claimed, WorkItem.claimed_by == worker)
+    held = (
+        wanted.where(or_(own, _abandoned(stale, lapsed)))
+        .order_by(case((own, 0), else_=1), WorkItem.heartbeat_at)
+        .limit(1)
+    )
+    unit = session.execute(held).first()
+    if unit is not None and (claim := _take(session, unit, worker, node, now, stale, lapsed)):
+        return claim
     # PostgreSQL: first the tenants no other claimer is serving right now, then any (waiting for them).
     # The tenant's row is locked before its unit, everywhere, so claimers never wait in a circle.
     for skip_locked in (True, False) if _postgres(session) else (False,):
@@ -196,10 +196,18 @@ def _take(
     return Claim(unit.id, unit.job_id, unit.tenant_id, WorkKind(unit.kind), unit.chunk)
 
 
-def _refresh(session: Session, which: ColumnElement[bool], served_at: datetime | None = None) -> None:
+def _refresh(
+    session: Session,
+    which: ColumnElement[bool],
+    served_at: datetime | None = None,
+    leaving: int | None = None,
+) -> None:
     """Write tenants' turns from their units: claims in flight, and the oldest import with a unit pending
-    (each an index read). Recomputed, not counted up and down, so a unit deleted by hand heals too."""
+    (each an index read), not counting the unit `leaving`. Recomputed, not counted up and down, so a
+    unit deleted by hand heals too."""
     mine = WorkItem.tenant_id == WorkTenant.tenant_id
+    if leaving is not None:
+        mine = and_(mine, WorkItem.id != leaving)
     values: dict[str, Any] = {
         "in_flight": select(func.count())
         .where(mine, WorkItem.status == WorkStatus.CLAIMED)
@@ -232,11 +240,8 @@ def finish(session: Session, claim: Claim) -> None:
     """The unit is done: it leaves the work table (in the transaction of its last effects, so both commit
     together), and its tenant's turn counts one unit fewer in flight."""
     # The tenant's row first, as a claim locks it: the two never wait for each other in a circle.
-    session.execute(
-        select(WorkTenant.tenant_id).where(WorkTenant.tenant_id == claim.tenant_id).with_for_update()
-    )
+    _refresh(session, WorkTenant.tenant_id == claim.tenant_id, leaving=claim.item_id)
     session.execute(delete(WorkItem).where(WorkItem.id == claim.item_id))
-    _refresh(session, WorkTenant.tenant_id == claim.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,9 @@ def sweep(session: Session, stale_after: timedelta, lapsed: Collection[str] = ()
     stale = now - stale_after
     active = or_(WorkTenant.head_at.is_not(None), WorkTenant.in_flight > 0)
     # The tenants' rows before their units, as claims take them (in one order: no circle).
-    session.execute(select(WorkTenant.tenant_id).where(active).order_by(WorkTenant.tenant_id).with_for_update())
+    session.execute(
+        select(WorkTenant.tenant_id).where(active).order_by(WorkTenant.tenant_id).with_for_update()
+    )
     session.execute(delete(WorkItem).where(WorkItem.status == WorkStatus.DONE))
     open_ = WorkItem.status.in_((WorkStatus.PENDING, WorkStatus.CLAIMED))
     wanted = select(ImportJob.id).where(ImportJob.id == WorkItem.job_id, _wanted()).exists()
