@@ -266,10 +266,11 @@ def sweep(session: Session, stale_after: timedelta, lapsed: Collection[str] = ()
     )
     session.execute(delete(WorkItem).where(WorkItem.status == WorkStatus.DONE))
     open_ = WorkItem.status.in_((WorkStatus.PENDING, WorkStatus.CLAIMED))
-    wanted = select(ImportJob.id).where(ImportJob.id == WorkItem.job_id, _wanted()).exists()
+    # From the open units to their jobs by key: the jobs' history is never scanned.
+    unwanted = select(WorkItem.id).join(ImportJob, ImportJob.id == WorkItem.job_id).where(open_, ~_wanted())
     session.execute(
         update(WorkItem)
-        .where(open_, ~wanted)
+        .where(WorkItem.id.in_(unwanted.scalar_subquery()))
         .values(status=WorkStatus.DONE)
         .execution_options(synchronize_session=False)
     )
