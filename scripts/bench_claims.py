@@ -296,24 +296,26 @@ def bench_recovery(url: str, workers: int) -> str:
         old.wait()
         time.sleep(5)  # the scenario: a new worker starts 5 s later
         seen = _created(api, jobs)
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         service.procs["worker"] = subprocess.Popen(
             old.args, cwd=PROJECT_ROOT, env=service.env,
             stdout=(service.log_dir / "worker-2.log").open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         killed = _progress_after(api, jobs, started, seen)
+        log = service.log_dir / "worker-2.log"
+        first = (_first_claim_after(log.read_text(), started_at) or float("nan")) - started_at
         service.restart_redis_empty()
         while not redis_answers(service.settings.redis_url):
             time.sleep(0.05)
         answering = time.time()
         # The chunks in flight commit anyway; progress resumes when a unit is claimed after Redis is back.
-        log = service.log_dir / "worker-2.log"
         while (claimed := _first_claim_after(log.read_text(), answering)) is None:
             time.sleep(0.1)
         finals = [api.wait(job) for job in jobs]
     return (
-        f"recovery (f) whole worker SIGKILLed, a new one 5 s later: progress {killed:.1f} s after its start; "
+        f"recovery (f) whole worker SIGKILLed, a new one 5 s later: progress {killed:.1f} s after its start "
+        f"(its first claim {first:.1f} s after); "
         f"Redis restarted empty: a unit claimed {claimed - answering:.1f} s after it answers (goal <= 15 s "
         f"each); jobs {sorted({f['status'] for f in finals})} with {sum(f['created'] for f in finals)} of "
         "3000 created"
