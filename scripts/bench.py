@@ -17,8 +17,9 @@ figure of issue 11 beside its reference measured in the same run:
             stream, slow clients, an import's ratio with them open (scripts/bench_streams.py)
   metrics   a status read under 16 clients and a 500-row import, metrics on against metrics off
             (scripts/bench_metrics.py)
+  claims, scaling, recovery   the scheduler as the platform grows, on PostgreSQL (scripts/bench_claims.py)
 
-Usage: python -m scripts.bench [--only fair,single,...] [--workers 2]
+Usage: python -m scripts.bench [--only fair,single,...] [--workers 2] [--explain]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
 """
 
@@ -46,7 +47,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from scripts import bench_tenant_scale
+from scripts import bench_claims, bench_tenant_scale
 from scripts.local_redis import start_redis, stop_redis
 from scripts.run import child_env, metrics_env, open_files_to_hard_limit, processes
 from shared.settings import PROJECT_ROOT, Settings
@@ -54,7 +55,7 @@ from shared.settings import PROJECT_ROOT, Settings
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
 SCENARIOS = (
     "fair", "single", "batch", "redis", "postgres", "status", "streams", "metrics",
-    *bench_tenant_scale.SCENARIOS,
+    *bench_tenant_scale.SCENARIOS, *bench_claims.SCENARIOS,
 )
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
@@ -478,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS)
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (celery --concurrency)")
+    parser.add_argument(
+        "--explain", action="store_true", help="claims: EXPLAIN ANALYZE of the claim and sweep"
+    )
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s]
     costs = ("argon2_memory_kib", "argon2_time_cost", "argon2_parallelism")
@@ -489,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     scale = [s for s in chosen if s in bench_tenant_scale.SCENARIOS]
-    sqlite_scenarios = [s for s in chosen if s not in ("postgres", "metrics") and s not in scale]
+    elsewhere = ("postgres", "metrics", *scale, *bench_claims.SCENARIOS)
+    sqlite_scenarios = [s for s in chosen if s not in elsewhere]
     if sqlite_scenarios:
         with stack(args.workers) as service:
             print(f"database: SQLite; logs in {service.log_dir}", flush=True)
@@ -511,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         from scripts.bench_metrics import bench_metrics
 
         print(bench_metrics(args.workers), flush=True)
+    for name in (s for s in chosen if s in bench_claims.SCENARIOS):
+        print(bench_claims.run(name, args.workers, args.explain), flush=True)
     return 0
 
 

@@ -110,6 +110,9 @@ class StateText(TypeDecorator[State]):
         return None if value is None else self.states(value)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "never": sorts first on every database, unlike NULL
+
+
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the models use."""
     return datetime.now(UTC)
@@ -381,13 +384,33 @@ class WorkItem(Base):
     """One unit of an import's work, claimed by a worker in fair order (shared/imports/scheduling.py).
 
     Celery messages carry no work: a worker's slot task claims the next item here, so one
-    tenant's backlog never stands in front of another's, and lost messages lose no work.
+    tenant's backlog never stands in front of another's, and lost messages lose no work. The table
+    holds only units pending or claimed: a unit leaves it in its last transaction.
     """
 
     __tablename__ = "work_items"
     __table_args__ = (
         UniqueConstraint("job_id", "kind", "chunk", name="uq_work_items_job_kind_chunk"),
         Index("ix_work_items_status_tenant", "status", "tenant_id"),
+        # A tenant's next unit in order, read with LIMIT 1 (the claim, a tenant's turn).
+        Index(
+            "ix_work_items_head",
+            "tenant_id",
+            "job_created_at",
+            "kind_rank",
+            "chunk",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        # The few units in flight: a tenant's count, a worker's own, the abandoned ones.
+        Index(
+            "ix_work_items_claimed",
+            "tenant_id",
+            "heartbeat_at",
+            postgresql_where=text("status = 'claimed'"),
+            sqlite_where=text("status = 'claimed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -398,12 +421,43 @@ class WorkItem(Base):
     rows: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[WorkStatus] = mapped_column(StateText(WorkStatus), default=WorkStatus.PENDING)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # The worker (one announced in shared/imports/capacity.py) whose process holds the claim.
+    node: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The request that led to this unit (X-Request-ID): the worker's log lines for it carry it.
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # The order within a tenant, written with the unit so an index gives it: older imports first,
+    # validation before creation, then chunks in order.
+    job_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind_rank: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkTenant(Base):
+    """A tenant's turn in the fair order, kept up to date by the transactions that claim, add and
+    finish its units, so a claim reads one row by an index instead of aggregating the units."""
+
+    __tablename__ = "work_tenants"
+    __table_args__ = (
+        # Fewest units in flight, then served least recently, then oldest waiting import.
+        Index(
+            "ix_work_tenants_turn",
+            "in_flight",
+            "last_served_at",
+            "head_at",
+            "tenant_id",
+            postgresql_where=text("head_at IS NOT NULL"),
+            sqlite_where=text("head_at IS NOT NULL"),
+        ),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)  # units claimed now
+    last_served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: EPOCH)
+    # When its oldest import with a pending unit began; NULL: nothing pending.
+    head_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ImportRow(Base):

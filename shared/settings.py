@@ -173,14 +173,14 @@ class Settings(BaseModel):
         ),
     ] = "imports"
     worker_processes: Annotated[
-        int,
+        int | None,
         Env(
             "WORKER_PROCESSES",
-            "worker processes in all (Celery's `--concurrency` summed over workers): how many slots the work"
-            " is offered to, and how many chunks a job is cut into (about four each)",
-            "the number of cores",
+            "an optional cap on the worker processes the work is planned for; unset, the processes the"
+            " live workers announce (Celery's `--concurrency` summed over them) decide how many slots are"
+            " offered and how many chunks a job is cut into (about four each)",
         ),
-    ] = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    ] = Field(None, ge=1)
     claim_timeout_seconds: Annotated[
         int,
         Env(

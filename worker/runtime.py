@@ -1,10 +1,13 @@
-"""What a worker process holds once: its settings, database engine and Redis client.
+"""What a worker process holds once: its settings, database engine, Redis client and the name of
+the worker it belongs to.
 
 Built lazily on first use, never at import, so `import worker` works in any environment.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import cache
 
 from redis import Redis
@@ -14,6 +17,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.accounts import access_stamp
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
+
+_node: str | None = None
+
+
+def name_node(hostname: str) -> str:
+    """Name this worker in its main process, before the pool forks: its processes inherit the name.
+    The random part tells a restarted worker (same host name, same pid in a container) from the dead one."""
+    global _node
+    _node = f"{hostname}/{os.getpid()}/{secrets.token_hex(3)}"
+    return _node
+
+
+def node() -> str | None:
+    """The name of the worker this process belongs to (None outside a worker)."""
+    return _node
 
 
 @cache

@@ -10,6 +10,7 @@ them without a broker.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from shared.accounts import one_time_codes, page_sessions
 from shared.accounts.tokens import purge_expired_tokens
 from shared.errors import DomainError
 from shared.imports import allocation, completion, creation, regeneration, row_check, scheduling, undo
+from shared.imports.capacity import Fleet
 from shared.imports.jobs import purge_expired_passwords, status_from_db
 from shared.imports.progress import publish
 from shared.imports.scheduling import Claim
@@ -37,7 +39,7 @@ from shared.models import ImportJob, WorkKind
 from shared.settings import Settings
 from worker import runtime
 from worker.app import PURGE, SWEEP, app
-from worker.slots import SLOT, offer_slots
+from worker.slots import SLOT, fleet_now, offer_slots
 
 log = logging.getLogger(__name__)
 # Infrastructure that may come back: the unit is retried (and never fails its job).
@@ -65,10 +67,22 @@ def max_retries(settings: Settings) -> int:
     return waits
 
 
+def planned_processes(settings: Settings, fleet: Fleet) -> int:
+    """The processes the work is planned for: those the live workers announce, at most WORKER_PROCESSES;
+    this host's cores while none has announced itself (a test running the steps by hand)."""
+    return fleet.processes(settings.worker_processes, fallback=os.cpu_count() or 1)
+
+
 def run_validation(
-    sessions: sessionmaker[Session], settings: Settings, job_id: str, claim: Claim | None = None
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    job_id: str,
+    claim: Claim | None = None,
+    processes: int | None = None,
 ) -> list[int]:
-    """Check every row, then allocate; returns the new chunks. DomainError: the file is unusable."""
+    """Check every row, then allocate for `processes` (planned_processes by default); returns the new
+    chunks. DomainError: the file is unusable."""
+    processes = processes or planned_processes(settings, Fleet())
     with sessions.begin() as session:
         started = row_check.begin(session, job_id)
         if not started and claim is not None:
@@ -79,7 +93,7 @@ def run_validation(
     with sessions() as session:
         checked = row_check.check_rows(session, settings, job_id)
     with sessions.begin() as session:
-        allocated = allocation.allocate(session, checked, settings.chunk_size, settings.worker_processes)
+        allocated = allocation.allocate(session, checked, settings.chunk_size, processes)
         if allocated is not None and not allocated.chunks:
             completion.finalise(session, job_id)
         if claim is not None:
@@ -136,21 +150,29 @@ def run_regeneration(
 Offer = Callable[[int], None]  # sends n more slots
 
 
-def _validate(sessions: sessionmaker[Session], settings: Settings, claim: Claim, offer: Offer) -> None:
-    chunks = run_validation(sessions, settings, claim.job_id, claim)
+@dataclass(frozen=True)
+class Hands:
+    """What a slot's unit may call on: sending more slots, and the processes there are to share work."""
+
+    offer: Offer
+    processes: int
+
+
+def _validate(sessions: sessionmaker[Session], settings: Settings, claim: Claim, hands: Hands) -> None:
+    chunks = run_validation(sessions, settings, claim.job_id, claim, hands.processes)
     # This slot goes on by itself; the other processes get slots of their own for the new chunks.
-    offer(min(len(chunks), settings.worker_processes) - 1)
+    hands.offer(min(len(chunks), hands.processes) - 1)
 
 
-def _create(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _offer: Offer) -> None:
+def _create(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _hands: Hands) -> None:
     run_chunk(sessions, settings, claim.job_id, claim.chunk, claim)
 
 
-def _undo(sessions: sessionmaker[Session], _settings: Settings, claim: Claim, _offer: Offer) -> None:
+def _undo(sessions: sessionmaker[Session], _settings: Settings, claim: Claim, _hands: Hands) -> None:
     run_undo(sessions, claim.job_id, claim.chunk, claim)
 
 
-def _regenerate(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _offer: Offer) -> None:
+def _regenerate(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _hands: Hands) -> None:
     run_regeneration(sessions, settings, claim.job_id, claim.chunk, claim)
 
 
@@ -158,7 +180,7 @@ def _regenerate(sessions: sessionmaker[Session], settings: Settings, claim: Clai
 class Work:
     """What runs a kind of unit, and how a unit of it that cannot succeed ends its job's work."""
 
-    run: Callable[[sessionmaker[Session], Settings, Claim, Offer], None]
+    run: Callable[[sessionmaker[Session], Settings, Claim, Hands], None]
     halt: Callable[[Session, str, str], object]
 
 
@@ -178,11 +200,22 @@ def fail(sessions: sessionmaker[Session], claim: Claim, reason: str) -> None:
         scheduling.finish(session, claim)
 
 
-def run_slot(sessions: sessionmaker[Session], settings: Settings, worker: str, offer: Offer) -> Claim | None:
-    """Claim the next unit of work in fair order and do it; returns what was done (None: nothing)."""
+def run_slot(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    worker: str,
+    offer: Offer,
+    fleet: Fleet | None = None,
+    node: str | None = None,
+) -> Claim | None:
+    """Claim the next unit of work in fair order and do it; returns what was done (None: nothing).
+
+    `worker` names the slot, `node` the worker it runs in; `fleet` is who works the queue now."""
+    fleet = fleet or Fleet()
+    stale = timedelta(seconds=settings.claim_timeout_seconds)
     started = time.perf_counter()
     with sessions.begin() as session:
-        claim = scheduling.claim_next(session, worker, timedelta(seconds=settings.claim_timeout_seconds))
+        claim = scheduling.claim_next(session, worker, stale, node, fleet.lapsed)
     CLAIM_SECONDS.observe(time.perf_counter() - started)
     if claim is None:
         return None
@@ -194,13 +227,13 @@ def run_slot(sessions: sessionmaker[Session], settings: Settings, worker: str, o
         chunk=claim.chunk,
         worker=worker,
     ):
-        log.info("claimed kind=%s", claim.kind)
-        return _run_claimed(sessions, settings, claim, offer)
+        log.info("claimed kind=%s node=%s", claim.kind, node)
+        return _run_claimed(sessions, settings, claim, Hands(offer, planned_processes(settings, fleet)))
 
 
-def _run_claimed(sessions: sessionmaker[Session], settings: Settings, claim: Claim, offer: Offer) -> Claim:
+def _run_claimed(sessions: sessionmaker[Session], settings: Settings, claim: Claim, hands: Hands) -> Claim:
     try:
-        WORK[claim.kind].run(sessions, settings, claim, offer)
+        WORK[claim.kind].run(sessions, settings, claim, hands)
     except INFRASTRUCTURE:
         raise  # retried: the unit stays claimed by this slot, which takes it up again
     except DomainError as exc:  # the file or mapping cannot be processed: no retry helps
@@ -230,7 +263,8 @@ def slot(self: Task, **_ignored: Any) -> str | None:
     sessions = runtime.sessions()
     worker = self.request.id or "local"
     try:
-        claim = run_slot(sessions, settings, worker, offer_more)
+        fleet = fleet_now(runtime.redis(), settings)
+        claim = run_slot(sessions, settings, worker, offer_more, fleet, runtime.node())
     except INFRASTRUCTURE as exc:
         retries, most = self.request.retries, max_retries(settings)
         if retries >= most:
@@ -247,8 +281,8 @@ def slot(self: Task, **_ignored: Any) -> str | None:
         return None
     _publish(claim.job_id)
     with sessions() as session:
-        waiting = scheduling.remaining(session)
-    if waiting:
+        more = scheduling.waiting(session)
+    if more:
         offer_more(1)
     return f"{claim.kind} job={claim.job_id} chunk={claim.chunk}"
 
@@ -257,13 +291,15 @@ def slot(self: Task, **_ignored: Any) -> str | None:
 def sweep() -> int:
     """Offer slots again for work nobody holds (lost messages, dead workers); returns how many."""
     settings = runtime.settings()
+    fleet = fleet_now(runtime.redis(), settings)
     with runtime.sessions().begin() as session:
-        backlog = scheduling.sweep(session, timedelta(seconds=settings.claim_timeout_seconds))
+        backlog = scheduling.sweep(session, timedelta(seconds=settings.claim_timeout_seconds), fleet.lapsed)
     if backlog.claimable and (backlog.stale or backlog.idle_seconds >= settings.sweep_seconds):
         log.warning("re-offering work claimable=%d stale=%d", backlog.claimable, backlog.stale)
-        offer_more(settings.worker_processes)
-        SWEEP_REOFFERS.inc(settings.worker_processes)
-        return settings.worker_processes
+        processes = planned_processes(settings, fleet)
+        offer_more(processes)
+        SWEEP_REOFFERS.inc(processes)
+        return processes
     return 0
 
 

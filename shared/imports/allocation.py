@@ -8,6 +8,7 @@ read in one statement (see shared/imports/extensions.py).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from shared.accounts.access_stamp import NEUTRAL
 from shared.imports import extensions
 from shared.imports.row_check import CheckedFile, CheckedRow, already_allocated
-from shared.imports.scheduling import add_work, remaining
+from shared.imports.scheduling import add_work, waiting
 from shared.mapping.fields import UNIQUE, Field
 from shared.mapping.validation import SIP_DEVICE, SIP_URI, RowProblem
 from shared.models import ImportJob, ImportRow, JobStatus, RowStatus, Tenant, User, WorkKind, utcnow
@@ -111,8 +112,12 @@ class ChunkPlan:
         raise ValueError(f"row {position} is beyond the plan's {self.rows} rows")
 
 
-def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: int) -> Allocation | None:
-    """Write every row's outcome and reserve generated extensions; None when done before."""
+def allocate(
+    session: Session, checked: CheckedFile, max_chunk: int, processes: int | None
+) -> Allocation | None:
+    """Write every row's outcome and reserve generated extensions, in chunks for `processes` worker
+    processes (None: as many as this host has cores); None when done before."""
+    processes = processes or os.cpu_count() or 1
     lock_tenant(session, checked.tenant_id)
     job = session.get(ImportJob, checked.job_id)
     if job is None or job.status != JobStatus.VALIDATING or already_allocated(session, job.id):
@@ -125,7 +130,7 @@ def allocate(session: Session, checked: CheckedFile, max_chunk: int, processes: 
     _generate_extensions(session, tenant, checked.rows, outcomes)
     to_create = sum(1 for status, _ in outcomes.values() if status == RowStatus.PENDING)
     # Files back to back: the next one's units already wait, and a process goes on with them.
-    split_end = remaining(session) == 0
+    split_end = not waiting(session)
     plan = ChunkPlan.make(0 if checked.dry_run else to_create, max_chunk, processes, split_end)
     sizes = [0] * plan.chunks
     pending = 0

@@ -5,25 +5,46 @@ A slot claims the next unit in fair order: the tenant with the fewest units in f
 among equals the one served least recently, then its oldest import, validation before creation,
 chunks in order. Undo and password regeneration are units of the same kind, open while their
 job is undoing or regenerating. A claim is a compare-and-set UPDATE, so two workers never hold one unit; a
-claim whose worker stops heartbeating is taken over, so a lost message or a dead worker delays
-work and never loses it.
+claim whose worker stops heartbeating, or whose worker's announcement lapsed (shared/imports/capacity.py),
+is taken over, so a lost message or a dead worker delays work and never loses it.
+
+The claim's cost does not grow with history or backlog: each tenant's turn (units in flight, last
+served, oldest waiting import) is a row of work_tenants that the transactions claiming, adding and
+finishing its units keep up to date, so a claim reads the first tenant in turn by an index, then
+that tenant's first unit by another (both LIMIT 1). On PostgreSQL the tenant row is taken FOR UPDATE
+SKIP LOCKED, so concurrent claimers serve different tenants instead of racing for one unit. A
+finished unit leaves work_items in its last transaction; the sweep closes units nobody wants any
+more, and they leave at the next sweep.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared import log_context
-from shared.models import ACTIVE_STATES, ImportJob, JobStatus, WorkItem, WorkKind, WorkStatus, utcnow
+from shared.models import (
+    ACTIVE_STATES,
+    EPOCH,
+    ImportJob,
+    JobStatus,
+    WorkItem,
+    WorkKind,
+    WorkStatus,
+    WorkTenant,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
-_KIND_ORDER = {WorkKind.VALIDATE: 0, WorkKind.CREATE: 1, WorkKind.UNDO: 2, WorkKind.REGENERATE: 3}
-_EPOCH = datetime(1970, 1, 1)
+KIND_RANK = {WorkKind.VALIDATE: 0, WorkKind.CREATE: 1, WorkKind.UNDO: 2, WorkKind.REGENERATE: 3}
+LOST_RACES = 20  # CAS lost to another claimer this often in a row: give the slot back (never seen)
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,8 @@ class Claim:
 def add_work(session: Session, job: ImportJob, kind: WorkKind, chunk: int = 0, rows: int = 0) -> None:
     """Queue a unit of the job's work (claimed by the next free slot in fair order), noting the request
     that led to it (the one bound now: a web request, or the unit that validation ran for)."""
+    if job.created_at is None:
+        session.flush()  # the job's defaults (its id, its start) are the unit's order
     session.add(
         WorkItem(
             tenant_id=job.tenant_id,
@@ -49,8 +72,25 @@ def add_work(session: Session, job: ImportJob, kind: WorkKind, chunk: int = 0, r
             chunk=chunk,
             rows=rows,
             request_id=log_context.request_id(),
+            job_created_at=job.created_at,
+            kind_rank=KIND_RANK[kind],
         )
     )
+    # The tenant waits from its oldest import on: the turn's row, made on the tenant's first unit.
+    insert = (postgresql.insert if _postgres(session) else sqlite.insert)(WorkTenant).values(
+        tenant_id=job.tenant_id, in_flight=0, last_served_at=EPOCH, head_at=job.created_at
+    )
+    earlier = or_(WorkTenant.head_at.is_(None), WorkTenant.head_at > insert.excluded.head_at)
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[WorkTenant.tenant_id],
+            set_={"head_at": case((earlier, insert.excluded.head_at), else_=WorkTenant.head_at)},
+        )
+    )
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _wanted() -> ColumnElement[bool]:
@@ -62,95 +102,134 @@ def _wanted() -> ColumnElement[bool]:
     )
 
 
-def _claimable(stale: datetime, worker: str) -> object:
+def _abandoned(stale: datetime, lapsed: Collection[str]) -> ColumnElement[bool]:
+    """A claimed unit whose worker went silent: no heartbeat for a while, or its announcement lapsed."""
+    gone = WorkItem.node.in_(lapsed) if lapsed else false()
+    return and_(WorkItem.status == WorkStatus.CLAIMED, or_(WorkItem.heartbeat_at < stale, gone))
+
+
+def _claimable(stale: datetime, worker: str, lapsed: Collection[str]) -> ColumnElement[bool]:
     return or_(
         WorkItem.status == WorkStatus.PENDING,
-        and_(
-            WorkItem.status == WorkStatus.CLAIMED,
-            or_(WorkItem.heartbeat_at < stale, WorkItem.claimed_by == worker),
-        ),
+        _abandoned(stale, lapsed),
+        and_(WorkItem.status == WorkStatus.CLAIMED, WorkItem.claimed_by == worker),
     )
 
 
-def claim_next(session: Session, worker: str, stale_after: timedelta) -> Claim | None:
-    """Claim the next unit of work in fair order for `worker`; None when there is none."""
+_UNIT = (
+    WorkItem.id, WorkItem.job_id, WorkItem.tenant_id, WorkItem.kind, WorkItem.chunk, WorkItem.status,
+    WorkItem.request_id,
+)  # fmt: skip
+
+
+def claim_next(
+    session: Session,
+    worker: str,
+    stale_after: timedelta,
+    node: str | None = None,
+    lapsed: Collection[str] = (),
+) -> Claim | None:
+    """Claim the next unit of work in fair order for `worker` (a slot of the worker `node`); None when
+    there is none. `lapsed` names workers whose announcement lapsed: their claims are taken over."""
     now = utcnow()
     stale = now - stale_after
-    for _attempt in range(5):  # another worker may win the race for a candidate: pick again
-        candidates = session.execute(
-            select(
-                WorkItem.id,
-                WorkItem.tenant_id,
-                WorkItem.job_id,
-                WorkItem.kind,
-                WorkItem.chunk,
-                WorkItem.claimed_by,
-                WorkItem.request_id,
-                ImportJob.created_at,
+    claimed = WorkItem.status == WorkStatus.CLAIMED
+    wanted = select(*_UNIT).join(ImportJob, ImportJob.id == WorkItem.job_id).where(_wanted())
+    # A retried slot finishes its own unit first; then units whose worker went silent (one read).
+    own = and_(claimed, WorkItem.claimed_by == worker)
+    held = (
+        wanted.where(or_(own, _abandoned(stale, lapsed)))
+        .order_by(case((own, 0), else_=1), WorkItem.heartbeat_at)
+        .limit(1)
+    )
+    unit = session.execute(held).first()
+    if unit is not None and (claim := _take(session, unit, worker, node, now, stale, lapsed)):
+        return claim
+    # PostgreSQL: first the tenants no other claimer is serving right now, then any (waiting for them).
+    # The tenant's row is locked before its unit, everywhere, so claimers never wait in a circle.
+    for skip_locked in (True, False) if _postgres(session) else (False,):
+        empty: set[int] = set()  # tenants in turn whose pending units no job wants now
+        for _ in range(LOST_RACES):
+            turn = select(WorkTenant.tenant_id).where(WorkTenant.head_at.is_not(None))
+            if empty:
+                turn = turn.where(WorkTenant.tenant_id.not_in(empty))
+            turn = turn.order_by(
+                WorkTenant.in_flight, WorkTenant.last_served_at, WorkTenant.head_at, WorkTenant.tenant_id
+            ).limit(1)
+            turn = turn.with_for_update(skip_locked=skip_locked)
+            tenant = session.scalar(turn)
+            if tenant is None:
+                break
+            head = (
+                wanted.where(WorkItem.tenant_id == tenant, WorkItem.status == WorkStatus.PENDING)
+                .order_by(WorkItem.job_created_at, WorkItem.kind_rank, WorkItem.chunk, WorkItem.id)
+                .limit(1)
             )
-            .join(ImportJob, ImportJob.id == WorkItem.job_id)
-            .where(_wanted(), _claimable(stale, worker))
-        ).all()
-        if not candidates:
-            return None
-        own = [c for c in candidates if c.claimed_by == worker]
-        if own:  # a retried slot finishes its own unit first
-            choice = own[0]
-        else:
-            in_flight, served = _tenant_load(session, {c.tenant_id for c in candidates}, stale)
-            choice = min(
-                candidates,
-                key=lambda c: (
-                    in_flight.get(c.tenant_id, 0),
-                    _naive(served.get(c.tenant_id)) or _EPOCH,
-                    _naive(c.created_at),
-                    _KIND_ORDER.get(WorkKind(c.kind), 9),
-                    c.chunk,
-                    c.id,
-                ),
-            )
-        won = session.execute(
-            update(WorkItem)
-            .where(WorkItem.id == choice.id, _claimable(stale, worker))
-            .values(
-                status=WorkStatus.CLAIMED,
-                claimed_by=worker,
-                claimed_at=now,
-                heartbeat_at=now,
-                attempts=WorkItem.attempts + 1,
-            )
-        ).rowcount
-        if won:
-            return Claim(
-                choice.id,
-                choice.job_id,
-                choice.tenant_id,
-                WorkKind(choice.kind),
-                choice.chunk,
-                choice.request_id,
-            )
+            unit = session.execute(head).first()
+            if unit is None:
+                empty.add(tenant)
+                _refresh(session, WorkTenant.tenant_id == tenant)  # its turn may be out of date
+                continue
+            if claim := _take(session, unit, worker, node, now, stale, lapsed):
+                return claim
     return None
 
 
-def _tenant_load(
-    session: Session, tenants: set[int], stale: datetime
-) -> tuple[dict[int, int], dict[int, datetime]]:
-    """Per tenant: units in flight (live claims), and when a unit was last claimed."""
-    rows = session.execute(
-        select(
-            WorkItem.tenant_id,
-            func.count().filter(and_(WorkItem.status == WorkStatus.CLAIMED, WorkItem.heartbeat_at >= stale)),
-            func.max(WorkItem.claimed_at),
+def _take(
+    session: Session,
+    unit: Any,
+    worker: str,
+    node: str | None,
+    now: datetime,
+    stale: datetime,
+    lapsed: Collection[str],
+) -> Claim | None:
+    """The compare-and-set: the unit becomes the worker's unless another claimer took it first."""
+    won = session.execute(
+        update(WorkItem)
+        .where(WorkItem.id == unit.id, _claimable(stale, worker, lapsed))
+        .values(
+            status=WorkStatus.CLAIMED,
+            claimed_by=worker,
+            node=node,
+            claimed_at=now,
+            heartbeat_at=now,
+            attempts=WorkItem.attempts + 1,
         )
-        .where(WorkItem.tenant_id.in_(tenants), WorkItem.claimed_at.is_not(None))
-        .group_by(WorkItem.tenant_id)
-    ).all()
-    return {t: n for t, n, _ in rows}, {t: last for t, _, last in rows if last is not None}
+    ).rowcount
+    if not won:
+        return None
+    _refresh(session, WorkTenant.tenant_id == unit.tenant_id, served_at=now)
+    return Claim(unit.id, unit.job_id, unit.tenant_id, WorkKind(unit.kind), unit.chunk, unit.request_id)
 
 
-def _naive(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes, PostgreSQL aware ones; compare them alike.
-    return moment.replace(tzinfo=None) if moment is not None else None
+def _refresh(
+    session: Session,
+    which: ColumnElement[bool],
+    served_at: datetime | None = None,
+    leaving: int | None = None,
+) -> None:
+    """Write tenants' turns from their units: claims in flight, and the oldest import with a unit pending
+    (each an index read), not counting the unit `leaving`. Recomputed, not counted up and down, so a
+    unit deleted by hand heals too."""
+    mine = WorkItem.tenant_id == WorkTenant.tenant_id
+    if leaving is not None:
+        mine = and_(mine, WorkItem.id != leaving)
+    values: dict[str, Any] = {
+        "in_flight": select(func.count())
+        .where(mine, WorkItem.status == WorkStatus.CLAIMED)
+        .scalar_subquery(),
+        "head_at": select(WorkItem.job_created_at)
+        .where(mine, WorkItem.status == WorkStatus.PENDING)
+        .order_by(WorkItem.job_created_at)
+        .limit(1)
+        .scalar_subquery(),
+    }
+    if served_at is not None:
+        values["last_served_at"] = served_at
+    session.execute(
+        update(WorkTenant).where(which).values(**values).execution_options(synchronize_session=False)
+    )
 
 
 def heartbeat(session: Session, claim: Claim, worker: str) -> bool:
@@ -165,8 +244,11 @@ def heartbeat(session: Session, claim: Claim, worker: str) -> bool:
 
 
 def finish(session: Session, claim: Claim) -> None:
-    """Mark the unit done (in the transaction of its last effects, so both commit together)."""
-    session.execute(update(WorkItem).where(WorkItem.id == claim.item_id).values(status=WorkStatus.DONE))
+    """The unit is done: it leaves the work table (in the transaction of its last effects, so both commit
+    together), and its tenant's turn counts one unit fewer in flight."""
+    # The tenant's row first, as a claim locks it: the two never wait for each other in a circle.
+    _refresh(session, WorkTenant.tenant_id == claim.tenant_id, leaving=claim.item_id)
+    session.execute(delete(WorkItem).where(WorkItem.id == claim.item_id))
 
 
 @dataclass(frozen=True)
@@ -178,30 +260,48 @@ class Backlog:
     idle_seconds: float
 
 
-def sweep(session: Session, stale_after: timedelta) -> Backlog:
-    """Close units their jobs no longer want and measure the backlog that may need slots offered again."""
+def sweep(session: Session, stale_after: timedelta, lapsed: Collection[str] = ()) -> Backlog:
+    """Close units their jobs no longer want and measure the backlog that may need slots offered again.
+
+    It reads only units pending or claimed (and those it closed the time before, which leave now)."""
     now = utcnow()
     stale = now - stale_after
-    wanted = select(ImportJob.id).where(ImportJob.id == WorkItem.job_id, _wanted()).exists()
+    active = or_(WorkTenant.head_at.is_not(None), WorkTenant.in_flight > 0)
+    # The tenants' rows before their units, as claims take them (in one order: no circle).
+    session.execute(
+        select(WorkTenant.tenant_id).where(active).order_by(WorkTenant.tenant_id).with_for_update()
+    )
+    session.execute(delete(WorkItem).where(WorkItem.status == WorkStatus.DONE))
+    open_ = WorkItem.status.in_((WorkStatus.PENDING, WorkStatus.CLAIMED))
+    # From the open units to their jobs by key: the jobs' history is never scanned.
+    unwanted = select(WorkItem.id).join(ImportJob, ImportJob.id == WorkItem.job_id).where(open_, ~_wanted())
     session.execute(
         update(WorkItem)
-        .where(WorkItem.status != WorkStatus.DONE, ~wanted)
+        .where(WorkItem.id.in_(unwanted.scalar_subquery()))
         .values(status=WorkStatus.DONE)
         .execution_options(synchronize_session=False)
     )
+    _refresh(session, active)
     claimable, stale_count = session.execute(
         select(
             func.count().filter(WorkItem.status == WorkStatus.PENDING),
-            func.count().filter(and_(WorkItem.status == WorkStatus.CLAIMED, WorkItem.heartbeat_at < stale)),
-        ).where(WorkItem.status != WorkStatus.DONE)
+            func.count().filter(_abandoned(stale, lapsed)),
+        ).where(open_)
     ).one()
-    last = _naive(session.scalar(select(func.max(WorkItem.claimed_at))))
-    idle = (now.replace(tzinfo=None) - last).total_seconds() if last else float("inf")
+    last = _naive(session.scalar(select(func.max(WorkTenant.last_served_at))))
+    served = last is not None and last > _naive(EPOCH)
+    idle = (now.replace(tzinfo=None) - last).total_seconds() if served else float("inf")
     if claimable or stale_count:
         log.info("backlog claimable=%d stale=%d idle_s=%.0f", claimable, stale_count, idle)
     return Backlog(claimable + stale_count, stale_count, idle)
 
 
-def remaining(session: Session) -> int:
-    """How many units are waiting for a slot (pending) across all tenants."""
-    return session.scalar(select(func.count()).where(WorkItem.status == WorkStatus.PENDING)) or 0
+def _naive(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes, PostgreSQL aware ones; compare them alike.
+    return moment.replace(tzinfo=None) if moment is not None else None
+
+
+def waiting(session: Session) -> bool:
+    """Whether any unit waits for a slot (pending), in any tenant."""
+    first = select(WorkItem.id).where(WorkItem.status == WorkStatus.PENDING).limit(1)
+    return session.scalar(first) is not None

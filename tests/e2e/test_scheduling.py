@@ -228,3 +228,32 @@ def test_progress_published_out_of_order_never_goes_backwards(own_redis):
     assert not progress.publish(redis, status("running", 450), 7)
     assert progress.read(redis, "job1", 7)["status"] == "succeeded"
     assert progress.read(redis, "job1", 8) is None  # another tenant reads nothing
+
+
+def test_a_worker_started_mid_import_takes_units_of_it_with_no_setting_changed(
+    base_settings, clean_db, quiet_database, session, own_redis
+):
+    # Chunks of 10 and real hashing: the import lasts long enough for a second worker to start.
+    settings = _settings(base_settings, own_redis, "join", chunk_size=10, **REAL_COST)
+    first = WorkerProcess(settings, concurrency=1, name="join-first")
+    second = None
+    try:
+        actions = _client(settings)
+        job = _start(actions, _rows("join", 300))
+        _wait_for(lambda: actions.status(job)["created"] > 0, 60, "the first chunk")
+        second = WorkerProcess(settings, concurrency=1, name="join-second")
+        done = actions.wait_done(job, timeout=240)
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
+    assert done["status"] == "succeeded" and done["created"] == 300, done
+    claiming = {
+        node
+        for worker in (first, second)
+        for node in re.findall(
+            rf"claimed job={job} kind=create chunk=\d+ worker=\S+ node=(\S+)", worker.log_path.read_text()
+        )
+    }
+    assert len(claiming) == 2, claiming  # the newcomer took units of the running import
+    _assert_every_row_once(session, job, 300)

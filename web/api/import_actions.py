@@ -13,19 +13,20 @@ from shared.imports.undo import request_undo
 from shared.models import ImportJob
 from web.api import bp
 from web.api.imports import LOCATION, commit_and_publish, publish_status, started
-from web.clients import celery, settings
+from web.clients import celery, redis, settings
 from web.contract.routes import route
 from web.contract.schemas.after_import import Retry, RowCheck, RowCheckAnswer, RowPage, RowsQuery
 from web.contract.schemas.imports import ImportStatus
 from web.database import db
 from web.security import admin, tenant_id
-from worker.slots import offer_slots
+from worker.slots import fleet_now, offer_slots
 
 
 def _queued(job: ImportJob, units: int) -> Any:
     """Commit the request's work, tell the job's listeners, offer slots; answer 202 with the status."""
     status = commit_and_publish(job)
-    offer_slots(celery(), min(units, settings().worker_processes))
+    processes = fleet_now(redis(), settings()).processes(settings().worker_processes)
+    offer_slots(celery(), min(units, processes))
     return jsonify(status), 202
 
 
