@@ -252,7 +252,7 @@ def test_a_worker_started_mid_import_takes_units_of_it_with_no_setting_changed(
         node
         for worker in (first, second)
         for node in re.findall(
-            rf"claimed job={job} kind=create chunk=\d+ worker=\S+ node=(\S+)", worker.log_path.read_text()
+            rf"claimed kind=create node=(\S+)[^\n]* job={job} chunk=\d+", worker.log_path.read_text()
         )
     }
     assert len(claiming) == 2, claiming  # the newcomer took units of the running import
