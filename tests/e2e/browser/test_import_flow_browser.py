@@ -24,6 +24,7 @@ from tests.support.browser import (
     write_csv,
 )
 from tests.support.builders import basic_mapping
+from tests.support.workers import PausedWorker
 
 pytestmark = pytest.mark.browser
 
@@ -437,7 +438,10 @@ document.addEventListener("DOMContentLoaded", () => {
 def test_a_refused_stream_falls_back_to_polling_without_alarm(
     page, ui, live_worker, sessions, settings, tmp_path
 ):
-    """The admin already holds STREAMS_PER_USER streams (other tabs): the page's stream gets 429."""
+    """The admin already holds STREAMS_PER_USER streams (other tabs): the page's stream gets 429.
+
+    The worker is paused until the page has been refused, so the import is still running then: a
+    settled import would answer its one event without taking a place."""
     from playwright.sync_api import expect
     from redis import Redis
 
@@ -446,18 +450,21 @@ def test_a_refused_stream_falls_back_to_polling_without_alarm(
         client = Redis.from_url(settings.redis_url)
         for _ in range(settings.streams_per_user):
             stream_leases.acquire(client, admin.tenant_id, str(admin.id), settings.streams_per_user, 10**6)
-    refused = []
-    page.on("response", lambda r: refused.append(r.status) if r.url.endswith("/events") else None)
     path = write_csv(tmp_path / "full.csv", [["Username", "Email"], *[r[:2] for r in people("full", 5)]])
     ui.login()
     ui.upload(path)
     ui.wait_for_mapping()
     ui.choose_role_from_dialer("Agent")
-    page.get_by_role("button", name="Import Users").click()
-    ui.wait_for_result()
+    paused = PausedWorker(settings)
+    try:
+        with page.expect_response(lambda r: r.url.endswith("/events")) as stream:
+            page.get_by_role("button", name="Import Users").click()
+        assert stream.value.status == 429
+    finally:
+        paused.resume()
+    ui.wait_for_result()  # by polling the status
     expect_complete(page, 5)
     expect_counts(page, created=5, duplicates=0, errors=0)
-    assert 429 in refused, refused
     expect(page.locator("#action-error")).to_be_hidden()
 
 
