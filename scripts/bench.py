@@ -362,6 +362,7 @@ def bench_postgres(workers: int) -> str:
         return f"postgres skipped: no PostgreSQL answers at BENCH_POSTGRES_URL={POSTGRES_URL}"
     proxy = TcpProxy("127.0.0.1", int(re.search(r":(\d+)/", POSTGRES_URL).group(1)))
     through = re.sub(r":\d+/", f":{proxy.port}/", POSTGRES_URL)
+
     def outage() -> None:
         proxy.cut()
         time.sleep(20)  # the scenario: the database is away for 20 s

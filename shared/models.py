@@ -322,6 +322,8 @@ class Upload(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     sheet: Mapped[str | None] = mapped_column(Text)  # the workbook sheet read; None for CSV
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set when retention deleted the bytes (`content` is then empty): shared/imports/retention.py.
+    content_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ImportJob(Base):
@@ -339,7 +341,9 @@ class ImportJob(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # Set when retention deleted its rows' values and messages (shared/imports/retention.py).
+    row_data_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Touched by every step; a job quiet for too long is handed to a worker again.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     passwords_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -444,4 +448,4 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -31,7 +31,7 @@ from web.api import bp
 from web.clients import celery, redis, settings
 from web.contract.routes import route
 from web.contract.schemas.imports import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
-from web.database import close_db, db, sessions
+from web.database import clear_destroyed, close_db, db, sessions
 from web.multipart import cut_filename
 from web.security import admin, tenant_id
 from worker.slots import send_slot
@@ -108,10 +108,11 @@ def show_upload(upload_id: str) -> Any:
     body=StartImport,
     answer=ImportStatus,
     status=202,
-    errors=(404, 422),
+    errors=(404, 410, 422),
     headers=LOCATION,
     description="A mapping that names a column the file lacks, or an ID of another tenant, is refused "
-    "with 422 invalid_mapping listing every problem (details: field and message), before any job is made.",
+    "with 422 invalid_mapping listing every problem (details: field and message), before any job is made. "
+    "410 content_expired for an upload whose bytes retention deleted.",
 )
 def start_import(body: StartImport) -> Any:
     """Check the mapping, make the job and enqueue it; answers at once."""
@@ -238,7 +239,14 @@ def _event(status: dict[str, Any]) -> str:
     return f"event: progress\ndata: {json.dumps(status)}\n\n"
 
 
-@route(bp, "GET", "/imports/<hex:job_id>/errors.csv", media="text/csv")
+@route(
+    bp,
+    "GET",
+    "/imports/<hex:job_id>/errors.csv",
+    media="text/csv",
+    errors=(410,),
+    description="410 row_data_expired once retention deleted the rows' values or the file.",
+)
 def download_errors(job_id: str) -> Response:
     """The rows that were not created, with their original columns, Row and Errors."""
     return _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
@@ -285,7 +293,9 @@ def acknowledge_import(job_id: str) -> Any:
     """Destroy the temporary passwords (Continue)."""
     session = db()
     job = acknowledge(session, admin().tenant_id, admin().id, job_id)
-    return jsonify(commit_and_publish(job))
+    status = commit_and_publish(job)
+    clear_destroyed()
+    return jsonify(status)
 
 
 @route(bp, "POST", "/imports/<hex:job_id>/cancel", answer=ImportStatus, status=202, errors=(409,))
