@@ -14,11 +14,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -280,10 +281,14 @@ def run_purge(
     settings: Settings,
     batch: int = PURGE_BATCH_ROWS,
     budget: int = PURGE_RUN_ROWS,
+    now: datetime | None = None,
+    redis: Redis | None = None,
 ) -> PurgeReport:
     """Delete what retention no longer keeps (shared/imports/retention.py) and expired credentials,
-    each batch in a transaction of its own; then clear SQLite's write-ahead log of what went."""
-    now = utcnow()
+    each batch in a transaction of its own; then clear SQLite's write-ahead log of what went.
+    `now` is the moment retention counts back from (a test's simulated day); the statuses of the imports
+    whose data expired are published to `redis`, so status reads and open pages say so at once."""
+    now = now or utcnow()
     report = PurgeReport({"passwords": 0, **dict.fromkeys(retention.STEPS, 0)})
 
     def one(step: Callable[[Session, int], int], limit: int) -> int:
@@ -312,6 +317,10 @@ def run_purge(
         ),
         0,
     )
+    if redis is not None and report.removed["row_data"] + report.removed["upload_contents"]:
+        with sessions() as session:
+            for job in retention.expired_at(session, now):
+                publish(redis, status_from_db(session, job), job.tenant_id)
     checkpoint_wal(sessions.kw["bind"])  # after every run: it also finishes one a busy reader left undone
     if any(report.removed.values()):
         log.info(
@@ -327,4 +336,4 @@ def run_purge(
 def purge_expired_credentials() -> dict[str, int]:
     """Delete, in small batches, what retention no longer keeps (uploaded files, row data, history) and
     expired credentials (temporary passwords, tokens, idle sessions, login codes); returns the counts."""
-    return run_purge(runtime.sessions(), runtime.settings()).removed
+    return run_purge(runtime.sessions(), runtime.settings(), redis=runtime.redis()).removed

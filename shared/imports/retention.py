@@ -185,6 +185,17 @@ def expire_history(session: Session, settings: Settings, now: datetime, limit: i
     return removed
 
 
+def expired_at(session: Session, now: datetime) -> list[ImportJob]:
+    """The imports whose row data, or whose file, a purge run at `now` expired: their status changed."""
+    return list(
+        session.scalars(
+            select(ImportJob)
+            .join(Upload, Upload.id == ImportJob.upload_id)
+            .where(or_(ImportJob.row_data_expired_at == now, Upload.content_expired_at == now))
+        )
+    )
+
+
 # The purge's steps, in order; each removes at most `limit` things in the caller's transaction.
 Step = Callable[[Session, Settings, datetime, int], int]
 STEPS: dict[str, Step] = {
