@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
@@ -209,3 +210,92 @@ def add_history(session: Session, days: list[float], rows: int, now=None) -> lis
         ids.append(job.id)
     session.commit()
     return ids
+
+
+def sqlite_files(settings) -> bytes:
+    """The raw bytes of the SQLite database, its write-ahead log and its shared memory."""
+    from pathlib import Path
+
+    db = Path(settings.database_url.removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
+
+
+def ciphertexts(sessions, job_id: str) -> list[bytes]:
+    with sessions() as s:
+        found = s.scalars(select(ImportRow.password_encrypted).where(ImportRow.job_id == job_id)).all()
+    return [c for c in found if c]
+
+
+def still_on_disk(settings, secrets: list[bytes]) -> int:
+    raw = sqlite_files(settings)
+    # Past each token's version and time (which tokens share): any 24 bytes of its IV, ciphertext or MAC.
+    return sum(1 for c in secrets if any(c[i : i + 24] in raw for i in range(16, len(c) - 24, 12)))
+
+
+def test_destroyed_passwords_leave_every_sqlite_file(imports, worker, sessions, settings):
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite files; on PostgreSQL the values are NULLed (above) and VACUUM reclaims them")
+    continued = imports.run(team("cont", 20), agent(imports))
+    first = ciphertexts(sessions, continued["id"])
+    assert len(first) == 20 and still_on_disk(settings, first) == 20  # the search finds what is there
+    assert imports.post(continued["id"], "acknowledge").status_code == 200
+    assert still_on_disk(settings, first) == 0
+
+    regenerated = imports.run(team("regen", 20), agent(imports))
+    before = ciphertexts(sessions, regenerated["id"])
+    assert imports.post(regenerated["id"], "regenerate-passwords").status_code == 202
+    assert still_on_disk(settings, before) == 0
+    assert imports.wait_settled(regenerated["id"])["regenerated"] == 20
+    after = ciphertexts(sessions, regenerated["id"])
+    assert len(after) == 20 and not set(after) & set(before)
+
+    line = b"regen7,regen7@example.com"  # a line of the file (the users table holds no such line)
+    assert line in sqlite_files(settings)
+    age(sessions, regenerated["id"], days=settings.row_data_retention_days + 1)
+    with sessions.begin() as s:  # the regenerated passwords' own retention has not run out
+        s.get(ImportJob, regenerated["id"]).passwords_regenerated_at = utcnow()
+    purge_by_worker(settings, sessions, regenerated["id"])
+    assert ciphertexts(sessions, regenerated["id"]) == []
+    wait_until(lambda: still_on_disk(settings, after) == 0, timeout=30)
+    assert line not in sqlite_files(settings)  # nor the file's bytes, in free pages or the log
+
+
+def test_sqlite_connections_overwrite_what_they_delete(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite pragma")
+    with engine.connect() as conn:  # (many builds default to 0: freed pages would keep their bytes)
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+def test_a_year_of_imports_leaves_only_what_retention_keeps(session, sessions, settings):
+    """An import a week for 400 days, the purge run each of those days: the tables stay their size."""
+    step, days = 7, 400
+    start = utcnow() - timedelta(days=days)
+    first = add_history(session, days=[0], rows=5, now=start)[0]
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    admin.import_id = first  # a user the first import made: it stays when the import's record goes
+    session.commit()
+    most = 0
+    for day in range(step, days, step):
+        today = start + timedelta(days=day)
+        add_history(session, days=[0], rows=5, now=today)
+        run_purge(sessions, settings, now=today)
+        with sessions() as s:
+            most = max(most, s.scalar(select(func.count()).select_from(ImportJob)))
+    last = today  # the last simulated day
+    kept = {  # imports that ended within each retention of the last day
+        name: sum(1 for d in range(0, days, step) if start + timedelta(days=d) >= last - timedelta(days=n))
+        for name, n in (
+            ("history", settings.audit_retention_days),
+            ("rows", settings.row_data_retention_days),
+        )
+    }
+    with sessions() as s:
+        count = lambda *where, of=ImportJob: s.scalar(select(func.count()).select_from(of).where(*where))  # noqa: E731
+        assert count() == most == kept["history"]
+        assert count(of=ImportRow) == 5 * kept["history"]
+        assert count(ImportRow.email.is_not(None), of=ImportRow) == 5 * kept["rows"]
+        assert count(Upload.content_expired_at.is_(None), of=Upload) == kept["rows"]
+        assert count(of=Upload) == kept["history"]
+        assert count(AuditEvent.action == "import.started", of=AuditEvent) == kept["history"]
+        assert s.get(User, admin.id).import_id is None and s.get(ImportJob, first) is None
