@@ -13,6 +13,7 @@ figure of issue 11 beside its reference measured in the same run:
   redis     a Redis restarted empty mid-job: seconds from the restart until the job finishes
   postgres  PostgreSQL cut away for 20 s mid-job (a proxy the bench cuts): seconds until it finishes
   status    GET /api/v1/imports/<id> under 16 concurrent clients (wrk), against /healthz
+  retention the purge of 50,000 imports past retention on PostgreSQL (scripts/bench_retention.py)
 
 Usage: python -m scripts.bench [--only fair,single,...] [--workers 2]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
@@ -47,7 +48,8 @@ from scripts.run import child_env, processes
 from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
-SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status")
+SCENARIOS = ("fair", "single", "batch", "redis", "postgres", "status", "retention")
+ON_POSTGRES = ("postgres", "retention")  # each starts a stack of its own on BENCH_POSTGRES_URL
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -461,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         f"t={settings.argon2_time_cost} p={settings.argon2_parallelism}",
         flush=True,
     )
-    sqlite_scenarios = [s for s in chosen if s != "postgres"]
+    sqlite_scenarios = [s for s in chosen if s not in ON_POSTGRES]
     if sqlite_scenarios:
         with stack(args.workers) as service:
             print(f"database: SQLite; logs in {service.log_dir}", flush=True)
@@ -476,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(runner(), flush=True)
     if "postgres" in chosen:
         print(bench_postgres(args.workers), flush=True)
+    if "retention" in chosen:
+        from scripts.bench_retention import bench_retention  # it imports this module
+
+        print(bench_retention(args.workers), flush=True)
     return 0
 
 

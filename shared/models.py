@@ -331,7 +331,7 @@ class ImportJob(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[JobStatus] = mapped_column(StateText(JobStatus), default=JobStatus.QUEUED)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)

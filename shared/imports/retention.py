@@ -116,39 +116,48 @@ def expire_uploads(session: Session, settings: Settings, now: datetime, limit: i
 
 def expire_row_data(session: Session, settings: Settings, now: datetime, limit: int) -> int:
     """Delete the values, messages and kept passwords of at most `limit` rows of imports that ended
-    longer than ROW_DATA_RETENTION_DAYS ago; returns rows cleared plus imports marked expired."""
+    longer than ROW_DATA_RETENTION_DAYS ago (set-based: a few statements, whatever the imports' sizes);
+    returns rows cleared plus imports marked expired."""
     cutoff = _days(now, settings.row_data_retention_days)
-    jobs = session.scalars(
-        select(ImportJob)
-        .where(
-            ImportJob.row_data_expired_at.is_(None),
-            ImportJob.finished_at < cutoff,
-            ImportJob.regenerating.is_(false()),  # its units are writing new passwords: next run
-        )
-        .order_by(ImportJob.finished_at)
-        .limit(limit)
-    ).all()
-    removed = 0
-    for job in jobs:
-        room = limit - removed
-        if room <= 0:
-            break
-        ids = list(
-            session.scalars(select(ImportRow.id).where(ImportRow.job_id == job.id, _HOLDS_VALUES).limit(room))
-        )
-        if ids:
-            session.execute(
-                update(ImportRow)
-                .where(ImportRow.id.in_(ids))
-                .values(**_VALUES_GONE)
-                .execution_options(synchronize_session=False)
+    jobs = list(
+        session.scalars(
+            select(ImportJob.id)
+            .where(
+                ImportJob.row_data_expired_at.is_(None),
+                ImportJob.finished_at < cutoff,
+                ImportJob.regenerating.is_(false()),  # its units are writing new passwords: next run
             )
-            removed += len(ids)
-        if len(ids) < room:  # nothing of this import is left: say so
-            job.row_data_expired_at = now
-            job.passwords_destroyed_at = job.passwords_destroyed_at or now
-            removed += 1
-    return removed
+            .order_by(ImportJob.finished_at)
+            .limit(limit)
+        )
+    )
+    if not jobs:
+        return 0
+    rows = select(ImportRow.id).where(ImportRow.job_id.in_(jobs), _HOLDS_VALUES).limit(limit)
+    cleared = (
+        session.execute(
+            update(ImportRow)
+            .where(ImportRow.id.in_(rows))
+            .values(**_VALUES_GONE)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    # The imports nothing of which is left: say so (their passwords went with the rows).
+    holding = exists().where(ImportRow.job_id == ImportJob.id, _HOLDS_VALUES)
+    marked = (
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.id.in_(jobs), ~holding)
+            .values(
+                row_data_expired_at=now,
+                passwords_destroyed_at=func.coalesce(ImportJob.passwords_destroyed_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    return cleared + marked
 
 
 def expire_history(session: Session, settings: Settings, now: datetime, limit: int) -> int:
@@ -157,31 +166,41 @@ def expire_history(session: Session, settings: Settings, now: datetime, limit: i
     cutoff = _days(now, settings.audit_retention_days)
     events = select(AuditEvent.id).where(AuditEvent.created_at < cutoff).order_by(AuditEvent.id).limit(limit)
     removed = session.execute(delete(AuditEvent).where(AuditEvent.id.in_(events))).rowcount or 0
-    for job_id, upload_id in session.execute(
-        select(ImportJob.id, ImportJob.upload_id)
-        .where(ImportJob.finished_at < cutoff)
-        .order_by(ImportJob.finished_at)
-        .limit(limit)
-    ).all():
-        room = limit - removed
-        if room <= 0:
-            break
-        rows = select(ImportRow.id).where(ImportRow.job_id == job_id).limit(room)
-        gone = session.execute(delete(ImportRow).where(ImportRow.id.in_(rows))).rowcount or 0
-        removed += gone
-        if gone == room:
-            break
-        session.execute(update(User).where(User.import_id == job_id).values(import_id=None))
-        session.execute(delete(ImportJob).where(ImportJob.id == job_id))
-        if not session.scalar(select(exists().where(ImportJob.upload_id == upload_id))):
-            session.execute(delete(Upload).where(Upload.id == upload_id))
-        removed += 1
-    unused = (
-        select(Upload.id)
-        .where(Upload.created_at < cutoff, ~exists().where(ImportJob.upload_id == Upload.id))
-        .limit(max(limit - removed, 0))
+    room = limit - removed
+    if room <= 0:
+        return removed
+    jobs = list(
+        session.scalars(
+            select(ImportJob.id)
+            .where(ImportJob.finished_at < cutoff)
+            .order_by(ImportJob.finished_at)
+            .limit(room)
+        )
     )
-    removed += session.execute(delete(Upload).where(Upload.id.in_(unused))).rowcount or 0
+    if jobs:
+        rows = select(ImportRow.id).where(ImportRow.job_id.in_(jobs)).limit(room)
+        removed += session.execute(delete(ImportRow).where(ImportRow.id.in_(rows))).rowcount or 0
+        done = list(
+            session.scalars(
+                select(ImportJob.id).where(
+                    ImportJob.id.in_(jobs), ~exists().where(ImportRow.job_id == ImportJob.id)
+                )
+            )
+        )
+        if done:
+            uploads = set(session.scalars(select(ImportJob.upload_id).where(ImportJob.id.in_(done))))
+            session.execute(update(User).where(User.import_id.in_(done)).values(import_id=None))
+            removed += session.execute(delete(ImportJob).where(ImportJob.id.in_(done))).rowcount or 0
+            used = exists().where(ImportJob.upload_id == Upload.id)
+            session.execute(delete(Upload).where(Upload.id.in_(uploads), ~used))
+    room = limit - removed
+    if room > 0:
+        unused = (
+            select(Upload.id)
+            .where(Upload.created_at < cutoff, ~exists().where(ImportJob.upload_id == Upload.id))
+            .limit(room)
+        )
+        removed += session.execute(delete(Upload).where(Upload.id.in_(unused))).rowcount or 0
     return removed
 
 

@@ -23,9 +23,12 @@ def upgrade() -> None:
     # The purge finds what is past retention by age, a batch at a time.
     op.create_index("ix_import_jobs_finished_at", "import_jobs", ["finished_at"])
     op.create_index("ix_audit_events_created_at", "audit_events", ["created_at"])
+    # An upload's imports: its retention reads their ends, and deleting an upload checks none is left.
+    op.create_index("ix_import_jobs_upload_id", "import_jobs", ["upload_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_import_jobs_upload_id", table_name="import_jobs")
     op.drop_index("ix_audit_events_created_at", table_name="audit_events")
     op.drop_index("ix_import_jobs_finished_at", table_name="import_jobs")
     with op.batch_alter_table("import_jobs") as batch:
