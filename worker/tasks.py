@@ -263,7 +263,7 @@ def ping() -> str:
 
 # A purge transaction touches at most BATCH rows (a few milliseconds of locks), and a run at most
 # RUN_ROWS: a backlog (a year of imports on a first upgrade) drains over several runs, never in one.
-PURGE_BATCH_ROWS = 1000
+PURGE_BATCH_ROWS = 500
 PURGE_RUN_ROWS = 100_000
 
 
