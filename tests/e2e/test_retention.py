@@ -151,8 +151,9 @@ def test_the_purge_runs_in_bounded_batches_on_a_large_table(session, sessions, s
         event.remove(engine, "after_cursor_execute", on_execute)
     assert len(commits) == first.transactions >= 4  # one commit a batch, counted by the database driver
     assert cleared and max(cleared) <= 500 and sum(cleared) < 2000 + 1
-    # A run stops at its budget (rows cleared plus imports marked) and leaves the rest for the next one.
-    assert sum(first.removed.values()) == 2000
+    # A run stops at its budget (rows touched; the last batch may also mark its imports expired) and
+    # leaves the rest for the next one.
+    assert 2000 <= sum(first.removed.values()) <= 2000 + len(jobs)
     marked = expired_jobs(sessions, jobs)
     assert left_with_values(sessions, jobs) == 3 * 1200 - (first.removed["row_data"] - marked) > 0
 
