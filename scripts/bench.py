@@ -18,6 +18,7 @@ figure of issue 11 beside its reference measured in the same run:
   metrics   a status read under 16 clients and a 500-row import, metrics on against metrics off
             (scripts/bench_metrics.py)
   claims, scaling, recovery   the scheduler as the platform grows, on PostgreSQL (scripts/bench_claims.py)
+  retention the purge of 50,000 imports past retention on PostgreSQL (scripts/bench_retention.py)
 
 Usage: python -m scripts.bench [--only fair,single,...] [--workers 2] [--explain]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
@@ -54,9 +55,10 @@ from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
 SCENARIOS = (
-    "fair", "single", "batch", "redis", "postgres", "status", "streams", "metrics",
+    "fair", "single", "batch", "redis", "postgres", "status", "streams", "metrics", "retention",
     *bench_tenant_scale.SCENARIOS, *bench_claims.SCENARIOS,
 )
+ON_POSTGRES = ("postgres", "retention")  # each starts a stack of its own on BENCH_POSTGRES_URL
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -493,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     scale = [s for s in chosen if s in bench_tenant_scale.SCENARIOS]
-    elsewhere = ("postgres", "metrics", *scale, *bench_claims.SCENARIOS)
+    elsewhere = (*ON_POSTGRES, "metrics", *scale, *bench_claims.SCENARIOS)
     sqlite_scenarios = [s for s in chosen if s not in elsewhere]
     if sqlite_scenarios:
         with stack(args.workers) as service:
@@ -518,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         print(bench_metrics(args.workers), flush=True)
     for name in (s for s in chosen if s in bench_claims.SCENARIOS):
         print(bench_claims.run(name, args.workers, args.explain), flush=True)
+    if "retention" in chosen:
+        from scripts.bench_retention import bench_retention  # it imports this module
+
+        print(bench_retention(args.workers), flush=True)
     return 0
 
 

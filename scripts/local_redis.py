@@ -74,13 +74,19 @@ def _server_args(url: str) -> list[str]:
                 "or use a 127.0.0.1 URL for a local one"
             )
     args = [
-        "--bind", "127.0.0.1" if host == "localhost" else host,
-        "--port", str(parts.port or 6379),
+        "--bind",
+        "127.0.0.1" if host == "localhost" else host,
+        "--port",
+        str(parts.port or 6379),
         # A broker for one machine: nothing to keep across restarts, nothing written to disk.
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", tempfile.gettempdir(),
-        "--daemonize", "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        tempfile.gettempdir(),
+        "--daemonize",
+        "no",
     ]
     if parts.username not in (None, "", "default"):
         raise ValueError("a local Redis only knows the default user; drop the user name from REDIS_URL")

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from honcho.manager import Manager
 
 from scripts.local_redis import redis_answers, redis_binary, safe_url, start_redis, stop_redis
-from shared.settings import PROJECT_ROOT, Settings, ensure_local_secrets, var_dir_of
+from shared.settings import ENV, PROJECT_ROOT, Settings, SettingsError, ensure_local_secrets, var_dir_of
 
 BIN = Path(sys.executable).parent  # the venv's executables sit beside its python
 READY_TIMEOUT_SECONDS = 180
@@ -115,10 +115,26 @@ def _login_password(settings: Settings, seed_output: str) -> str:
     )
 
 
+def secret_places(settings: Settings, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Where each secret setting's value lives (a file of VAR_DIR, or the variable that was set), by
+    variable name: the banner names the place, never the value, so no log keeps a generated secret."""
+    env = dict(os.environ if env is None else env)
+    return {
+        spec.name: (
+            f"{spec.name} (set in the environment)"
+            if env.get(spec.name)
+            else str(settings.var_dir / spec.secret_file)
+        )
+        for spec in ENV.values()
+        if spec.secret_file
+    }
+
+
 def banner(settings: Settings, password: str, local_smtp: bool = False) -> str:
     """The URLs and how to log in."""
     web = f"http://127.0.0.1:{settings.port}"
     smtp = urlsplit(settings.smtp_url)
+    places = secret_places(settings)
     mail = (
         f"  Mail       local SMTP server {smtp.hostname}:{smtp.port}: emails are printed here (smtp |)"
         if local_smtp
@@ -132,9 +148,11 @@ def banner(settings: Settings, password: str, local_smtp: bool = False) -> str:
             f"  API docs   {web}/api/v1/openapi.json",
             f"  Log in     workspace: demo   user: admin   password: {password}",
             f"  Flower     http://127.0.0.1:{settings.flower_port}   user: {settings.flower_user}"
-            f"   password: {settings.flower_password}",
+            f"   password: in {places['FLOWER_BASIC_AUTH']}",
             mail,
             metrics_line(settings),
+            "  Secrets    (never printed; read them where they live)",
+            *(f"    {name:<20} {place}" for name, place in places.items()),
             "  Ctrl-C stops everything.",
             "=" * 72,
             "",
@@ -196,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     """Set up and run the whole service until Ctrl-C."""
     args = sys.argv[1:] if argv is None else argv
     ensure_local_secrets(var_dir_of())  # the first run generates var/ secrets; reading never writes
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:  # a bad or too short setting: say which, without a traceback
+        raise SystemExit(f"error: {exc}") from None
     if args == ["--announce"]:
         announce(settings)
 

@@ -40,10 +40,28 @@ def make_engine(settings: Settings | str, pooled: int | None = None, **kwargs: A
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted content is overwritten with zeros, so a destroyed secret leaves no bytes in free
+            # pages or free space within a page (checkpoint_wal then clears the log).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def checkpoint_wal(engine: Engine) -> bool:
+    """On SQLite, copy the write-ahead log into the database file and truncate it to nothing, so the
+    old page images that held destroyed secrets leave the disk; True when it completed. Elsewhere a
+    no-op (PostgreSQL: docs/operations.md says what VACUUM does).
+
+    Called after the commit that destroyed them; a reader still inside an older snapshot makes it
+    incomplete (False), and the next one finishes the work.
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as conn:
+        busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    return busy == 0
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

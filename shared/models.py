@@ -339,6 +339,8 @@ class Upload(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     sheet: Mapped[str | None] = mapped_column(Text)  # the workbook sheet read; None for CSV
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set when retention deleted the bytes (`content` is then empty): shared/imports/retention.py.
+    content_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ImportJob(Base):
@@ -346,7 +348,7 @@ class ImportJob(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"))
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[JobStatus] = mapped_column(StateText(JobStatus), default=JobStatus.QUEUED)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -356,7 +358,9 @@ class ImportJob(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # Set when retention deleted its rows' values and messages (shared/imports/retention.py).
+    row_data_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Touched by every step; a job quiet for too long is handed to a worker again.
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     passwords_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -523,4 +527,4 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -24,7 +24,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -317,6 +325,38 @@ class Settings(BaseModel):
             " and `tenant`, `job`, `chunk`, `worker` where known), for the web, the workers and beat",
         ),
     ] = "text"
+    upload_retention_days: Annotated[
+        int,
+        Env(
+            "UPLOAD_RETENTION_DAYS",
+            "days after an import ends that its uploaded file's bytes are kept (errors.csv, failed rows and"
+            " retry read them); then they are deleted and the upload says `content_expired`",
+        ),
+    ] = Field(30, ge=1)
+    row_data_retention_days: Annotated[
+        int,
+        Env(
+            "ROW_DATA_RETENTION_DAYS",
+            "days after an import ends that its rows' values and messages are kept (failed rows, retry,"
+            " regeneration); then they are deleted, with any temporary password still kept",
+        ),
+    ] = Field(30, ge=1)
+    audit_retention_days: Annotated[
+        int,
+        Env(
+            "AUDIT_RETENTION_DAYS",
+            "days the audit trail and an ended import's record (counts, who ran it, its rows' outcomes) are"
+            " kept; the users it created stay",
+        ),
+    ] = Field(365, ge=1)
+    purge_seconds: Annotated[
+        int,
+        Env(
+            "PURGE_SECONDS",
+            "how often beat deletes, in small batches, what retention no longer keeps (and expired"
+            " passwords, tokens, sessions and codes)",
+        ),
+    ] = Field(600, ge=10)
 
     @field_validator("flower_basic_auth")
     @classmethod
@@ -348,6 +388,46 @@ class Settings(BaseModel):
                 "setting", "must look like smtp://[user:password@]host:port (or smtps://)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _retention_covers_its_windows(self) -> Settings:
+        # A window that reads kept data must end before the data goes (shared/imports/retention.py).
+        problems = [
+            f"{name} ({days} days) is shorter than {window} ({hours} hours), which needs what it keeps"
+            for name, days, window, hours in (
+                (
+                    "UPLOAD_RETENTION_DAYS",
+                    self.upload_retention_days,
+                    "UNDO_WINDOW_HOURS",
+                    self.undo_window_hours,
+                ),
+                (
+                    "ROW_DATA_RETENTION_DAYS",
+                    self.row_data_retention_days,
+                    "UNDO_WINDOW_HOURS",
+                    self.undo_window_hours,
+                ),
+                (
+                    "ROW_DATA_RETENTION_DAYS",
+                    self.row_data_retention_days,
+                    "PASSWORD_RETENTION_HOURS",
+                    self.password_retention_hours,
+                ),
+            )
+            if days * 24 < hours
+        ]
+        problems += [
+            f"AUDIT_RETENTION_DAYS ({self.audit_retention_days} days) is shorter than {name} ({days} days):"
+            " an import's record must outlive the data it describes"
+            for name, days in (
+                ("UPLOAD_RETENTION_DAYS", self.upload_retention_days),
+                ("ROW_DATA_RETENTION_DAYS", self.row_data_retention_days),
+            )
+            if self.audit_retention_days < days
+        ]
+        if problems:
+            raise PydanticCustomError("retention", "; ".join(problems))
+        return self
 
     @property
     def flower_user(self) -> str:
@@ -436,6 +516,8 @@ def _as_text(value: object) -> str:
 
 def _message(error: Any, env: Mapping[str, str], name: str | None = None) -> str:
     """A validation error as a sentence naming the variable (never a secret's value)."""
+    if not error["loc"] and name is None:  # a rule across settings: its message names them
+        return str(error["msg"])
     spec = ENV[name or str(error["loc"][0])]
     raw = env.get(spec.name)
     kind = error["type"]

@@ -8,7 +8,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import make_engine, make_sessionmaker
+from shared.db import checkpoint_wal, make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,12 @@ def init_app(app: Flask) -> None:
 def sessions() -> sessionmaker[Session]:
     """The app's session factory."""
     return current_app.extensions["db_sessions"]
+
+
+def clear_destroyed() -> None:
+    """After a commit that destroyed secrets: on SQLite, truncate the write-ahead log that still holds
+    them (shared.db.checkpoint_wal); the purge task finishes what a busy reader left."""
+    checkpoint_wal(current_app.extensions["db_engine"])
 
 
 def db() -> Session:

@@ -48,8 +48,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule": {
-            # Temporary passwords past retention, expired tokens, idle sessions, expired login codes.
-            "purge-expired-credentials": {"task": PURGE, "schedule": timedelta(minutes=15)},
+            # What retention no longer keeps (files, row data, history), temporary passwords past
+            # retention, expired tokens, idle sessions, expired login codes.
+            "purge-expired-credentials": {
+                "task": PURGE,
+                "schedule": timedelta(seconds=settings.purge_seconds),
+            },
             # Work nobody holds (a lost message, a dead worker) is offered again within minutes.
             "sweep": {"task": SWEEP, "schedule": timedelta(seconds=settings.sweep_seconds)},
         },

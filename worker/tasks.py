@@ -15,11 +15,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -28,14 +29,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import log_context
 from shared.accounts import one_time_codes, page_sessions
 from shared.accounts.tokens import purge_expired_tokens
+from shared.db import checkpoint_wal
 from shared.errors import DomainError
-from shared.imports import allocation, completion, creation, regeneration, row_check, scheduling, undo
+from shared.imports import (
+    allocation,
+    completion,
+    creation,
+    regeneration,
+    retention,
+    row_check,
+    scheduling,
+    undo,
+)
 from shared.imports.capacity import Fleet
 from shared.imports.jobs import purge_expired_passwords, status_from_db
 from shared.imports.progress import publish
 from shared.imports.scheduling import Claim
 from shared.metrics import CLAIM_SECONDS, OUTAGE_RETRIES, SWEEP_REOFFERS
-from shared.models import ImportJob, WorkKind
+from shared.models import ImportJob, WorkKind, utcnow
 from shared.settings import Settings
 from worker import runtime
 from worker.app import PURGE, SWEEP, app
@@ -309,13 +320,79 @@ def ping() -> str:
     return "pong"
 
 
+# A purge transaction touches at most BATCH rows (a few milliseconds of locks), and a run at most
+# RUN_ROWS: a backlog (a year of imports on a first upgrade) drains over several runs, never in one.
+PURGE_BATCH_ROWS = 500
+PURGE_RUN_ROWS = 100_000
+
+
+@dataclass
+class PurgeReport:
+    """What one purge run removed, by step, and what its transactions cost."""
+
+    removed: dict[str, int]
+    transactions: int = 0
+    longest_seconds: float = 0.0
+
+
+def run_purge(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    batch: int = PURGE_BATCH_ROWS,
+    budget: int = PURGE_RUN_ROWS,
+    now: datetime | None = None,
+    redis: Redis | None = None,
+) -> PurgeReport:
+    """Delete what retention no longer keeps (shared/imports/retention.py) and expired credentials,
+    each batch in a transaction of its own; then clear SQLite's write-ahead log of what went.
+    `now` is the moment retention counts back from (a test's simulated day); the statuses of the imports
+    whose data expired are published to `redis`, so status reads and open pages say so at once."""
+    now = now or utcnow()
+    report = PurgeReport({"passwords": 0, **dict.fromkeys(retention.STEPS, 0)})
+
+    def one(step: Callable[[Session, int], int], limit: int) -> int:
+        started = time.perf_counter()
+        with sessions.begin() as session:
+            count = step(session, limit)
+        report.transactions += 1
+        report.longest_seconds = max(report.longest_seconds, time.perf_counter() - started)
+        return count
+
+    steps: dict[str, Callable[[Session, int], int]] = {
+        "passwords": lambda s, n: purge_expired_passwords(s, settings, limit=n),
+        **{name: (lambda s, n, f=f: f(s, settings, now, n)) for name, f in retention.STEPS.items()},
+    }
+    for name, step in steps.items():
+        while budget > 0:
+            count = one(step, min(batch, budget))
+            report.removed[name] += count
+            budget -= count
+            if count == 0:
+                break
+    # Credentials past their time: small tables, one statement each.
+    one(
+        lambda s, _n: (
+            purge_expired_tokens(s) + page_sessions.purge_expired(s) + one_time_codes.purge_expired(s)
+        ),
+        0,
+    )
+    if redis is not None and report.removed["row_data"] + report.removed["upload_contents"]:
+        with sessions() as session:
+            for job in retention.expired_at(session, now):
+                publish(redis, status_from_db(session, job), job.tenant_id)
+    checkpoint_wal(sessions.kw["bind"])  # after every run: it also finishes one a busy reader left undone
+    if any(report.removed.values()):
+        log.info(
+            "purged %s transactions=%d longest=%.3fs",
+            " ".join(f"{name}={count}" for name, count in report.removed.items()),
+            report.transactions,
+            report.longest_seconds,
+        )
+    return report
+
+
 @app.task(name=PURGE)
-def purge_expired_credentials() -> int:
-    """Destroy temporary passwords past retention, expired tokens, idle sessions and expired login codes;
-    returns how many passwords went."""
-    with runtime.sessions().begin() as session:
-        count = purge_expired_passwords(session, runtime.settings())
-        purge_expired_tokens(session)
-        page_sessions.purge_expired(session)
-        one_time_codes.purge_expired(session)
-    return count
+def purge_expired_credentials() -> dict[str, int]:
+    """Delete, in small batches, what retention no longer keeps (uploaded files, row data, history) and
+    expired credentials (temporary passwords, tokens, idle sessions, login codes); returns the counts."""
+    return run_purge(runtime.sessions(), runtime.settings(), redis=runtime.redis()).removed

@@ -92,7 +92,9 @@ def open_upload(settings: Settings, upload: Upload) -> Table:
 def read_preview(
     settings: Settings, upload: Upload, count: int = 5
 ) -> tuple[list[dict[str, str]], list[str]]:
-    """The stored file's first `count` rows, and its workbook's sheets."""
+    """The stored file's first `count` rows, and its workbook's sheets (none once its bytes expired)."""
+    if upload.content_expired_at is not None:
+        return [], []
     table = open_upload(settings, upload)
     preview = []
     for row in table.rows():
@@ -118,4 +120,5 @@ def upload_as_dict(
         "sheet": upload.sheet,
         "sheets": sheets,
         "created_at": iso(upload.created_at),
+        "content_expired": upload.content_expired_at is not None,
     }

@@ -24,6 +24,7 @@ from shared.files.result_files import csv_bytes
 from shared.files.uploads import open_upload, store_upload
 from shared.imports.allocation import existing_values
 from shared.imports.jobs import create_job, get_job
+from shared.imports.retention import refuse_expired
 from shared.mapping.fields import UNIQUE
 from shared.mapping.parser import Mapping, load_mapping
 from shared.mapping.validation import SIP_DEVICE_KEY, SIP_URI_KEY, References, RowProblem, row_problems
@@ -90,6 +91,7 @@ def list_rows(
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise DomainError("invalid_page", f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}.")
     job = get_job(session, tenant_id, job_id)
+    refuse_expired(job)
     where = [ImportRow.job_id == job.id] + ([ImportRow.status.in_(statuses)] if statuses else [])
     total = session.scalar(select(func.count()).select_from(ImportRow).where(*where)) or 0
     rows = session.scalars(
@@ -154,6 +156,7 @@ def check_row(
 ) -> dict[str, Any]:
     """Check a row with corrected cells against the import's rules: every problem, per field."""
     job = get_job(session, tenant_id, job_id)
+    refuse_expired(job)
     _import_row(session, job, number)
     corrected, problems = _corrections(raw_values, list(job.upload.headers), f"Row {number}")
     if problems:
@@ -193,6 +196,7 @@ def retry(
 ) -> ImportJob:
     """A new import of this import's error and duplicate rows, corrections applied, same mapping."""
     job = get_job(session, tenant_id, job_id)
+    refuse_expired(job)
     reason = _retry_refusal(job)
     if reason:
         raise Conflict("retry_not_allowed", reason)

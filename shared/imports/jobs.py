@@ -15,6 +15,7 @@ from shared.encryption import decrypt
 from shared.errors import Conflict, Gone, NotFound
 from shared.files.result_files import SIP_HEADER, SuccessRow, errors_csv, success_csv
 from shared.files.uploads import get_upload, open_upload
+from shared.imports.retention import refuse_expired, refuse_expired_upload, row_data_expired
 from shared.imports.scheduling import add_work
 from shared.mapping.fields import FIELDS
 from shared.mapping.parser import check_mapping
@@ -55,6 +56,7 @@ def create_job(
 ) -> ImportJob:
     """A queued job for a checked mapping (InvalidMapping lists every problem otherwise)."""
     upload = get_upload(session, tenant_id, upload_id)
+    refuse_expired_upload(upload)
     check_mapping(session, tenant_id, raw_mapping, list(upload.headers))
     job = ImportJob(
         tenant_id=tenant_id,
@@ -159,6 +161,7 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
         "created_by": job.created_by.username if job.created_by else None,
         "cancel_requested": job.cancel_requested,
         "passwords_destroyed": job.passwords_destroyed_at is not None,
+        "row_data_expired": row_data_expired(job),
         "retry_of": job.retry_of,
         "retried_by": [retry.id for retry in job.retries],
         "undone_at": iso(job.undone_at),
@@ -237,17 +240,19 @@ def refuse_while_regenerating(job: ImportJob) -> None:
         )
 
 
-def purge_expired_passwords(session: Session, settings: Settings) -> int:
+def purge_expired_passwords(session: Session, settings: Settings, limit: int | None = None) -> int:
     """Destroy passwords kept longer than the retention period (since the import ended, or since
-    they were last regenerated); returns how many jobs."""
+    they were last regenerated), of at most `limit` jobs; returns how many jobs."""
     cutoff = utcnow() - timedelta(hours=settings.password_retention_hours)
     issued = functions.coalesce(ImportJob.passwords_regenerated_at, ImportJob.finished_at)
     jobs = session.scalars(
-        select(ImportJob).where(
+        select(ImportJob)
+        .where(
             ImportJob.passwords_destroyed_at.is_(None),
             ImportJob.finished_at.is_not(None),
             issued < cutoff,
         )
+        .limit(limit)
     ).all()
     for job in jobs:
         destroy_passwords(session, job)
@@ -302,6 +307,7 @@ def _success_values(row: ImportRow) -> dict[str, str]:
 def errors_file(session: Session, settings: Settings, tenant_id: int, job_id: str) -> bytes:
     """errors.csv: each row not created, with its original columns, Row and Errors."""
     job = get_job(session, tenant_id, job_id)
+    refuse_expired(job)
     failed = {
         r.row_number: r.messages or []
         for r in session.scalars(

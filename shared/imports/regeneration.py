@@ -21,6 +21,7 @@ from shared.audit import record
 from shared.errors import Conflict
 from shared.imports.creation import ChunkWork, Secret
 from shared.imports.jobs import destroy_passwords, get_job, lock_job_row
+from shared.imports.retention import row_data_expired
 from shared.imports.undo import queue_chunks, remaining_users
 from shared.mapping.parser import load_mapping
 from shared.models import ACTIVE_STATES, ImportJob, ImportRow, JobStatus, RowStatus, User, WorkKind, utcnow
@@ -41,6 +42,10 @@ def _refusal(job: ImportJob) -> str | None:
         return "This import was undone: its users were removed."
     if job.regenerating:
         return "New passwords are already being made for this import."
+    if row_data_expired(job):  # success.csv would have no usernames to show beside the passwords
+        return (
+            "This import's row data was deleted (ROW_DATA_RETENTION_DAYS); reset passwords on the Users page."
+        )
     return None
 
 

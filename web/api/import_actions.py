@@ -17,7 +17,7 @@ from web.clients import celery, redis, settings
 from web.contract.routes import route
 from web.contract.schemas.after_import import Retry, RowCheck, RowCheckAnswer, RowPage, RowsQuery
 from web.contract.schemas.imports import ImportStatus
-from web.database import db
+from web.database import clear_destroyed, db
 from web.security import admin, tenant_id
 from worker.slots import fleet_now, offer_slots
 
@@ -25,6 +25,7 @@ from worker.slots import fleet_now, offer_slots
 def _queued(job: ImportJob, units: int) -> Any:
     """Commit the request's work, tell the job's listeners, offer slots; answer 202 with the status."""
     status = commit_and_publish(job)
+    clear_destroyed()  # an undo or a regeneration destroyed the temporary passwords kept so far
     processes = fleet_now(redis(), settings()).processes(settings().worker_processes)
     offer_slots(celery(), min(units, processes))
     return jsonify(status), 202
@@ -55,7 +56,8 @@ def undo_import(job_id: str) -> Any:
     errors=(409,),
     description="Each user must change it at the next login; their sessions and tokens end; success.csv "
     "serves the new ones once `regenerating` is false. 409 regenerate_not_allowed while the import or an "
-    "undo runs, after an undo, during another regeneration, or when none of its users exists.",
+    "undo runs, after an undo, during another regeneration, when none of its users exists, or once its row "
+    "data expired.",
 )
 def regenerate_passwords(job_id: str) -> Any:
     """New temporary passwords for every user of the import that still exists."""
@@ -63,7 +65,15 @@ def regenerate_passwords(job_id: str) -> Any:
     return _queued(job, units)
 
 
-@route(bp, "GET", "/imports/<hex:job_id>/rows", query=RowsQuery, answer=RowPage)
+@route(
+    bp,
+    "GET",
+    "/imports/<hex:job_id>/rows",
+    query=RowsQuery,
+    answer=RowPage,
+    errors=(410,),
+    description="410 row_data_expired once retention deleted the rows' values or the file.",
+)
 def import_rows(job_id: str, query: RowsQuery) -> Any:
     """A page of the import's rows with their original values and messages (status filters them)."""
     found = failed_rows.list_rows(
@@ -86,8 +96,9 @@ def import_rows(job_id: str, query: RowsQuery) -> Any:
     "/imports/<hex:job_id>/rows/<id:row>/check",
     body=RowCheck,
     answer=RowCheckAnswer,
-    errors=(422,),
-    description="404 for a row the import does not have; 422 invalid_values for a column the file lacks.",
+    errors=(410, 422),
+    description="404 for a row the import does not have; 422 invalid_values for a column the file lacks; "
+    "410 row_data_expired once retention deleted the rows' values or the file.",
 )
 def check_import_row(job_id: str, row: int, body: RowCheck) -> Any:
     """Check a row with corrected cells against the import's rules; every problem, per field."""
@@ -102,11 +113,12 @@ def check_import_row(job_id: str, row: int, body: RowCheck) -> Any:
     body_required=False,
     answer=ImportStatus,
     status=202,
-    errors=(409, 422),
+    errors=(409, 410, 422),
     headers=LOCATION,
     description="The new import has the same mapping and `retry_of` = this id. 409 retry_not_allowed for a "
     "dry run, an import still running, or one without error or duplicate rows; 422 invalid_retry lists "
-    "every correction that names another row or a column the file lacks.",
+    "every correction that names another row or a column the file lacks; 410 row_data_expired once "
+    "retention deleted the rows' values or the file.",
 )
 def retry_import(job_id: str, body: Retry) -> Any:
     """A new import of the error and duplicate rows, with the corrections applied; same mapping."""

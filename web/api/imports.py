@@ -31,7 +31,7 @@ from web.api import bp
 from web.clients import celery, redis, settings
 from web.contract.routes import route
 from web.contract.schemas.imports import ImportList, ImportStatus, StartImport, UploadAnswer, UploadForm
-from web.database import close_db, db, sessions
+from web.database import clear_destroyed, close_db, db, sessions
 from web.multipart import cut_filename
 from web.security import admin, import_starts_limit, limiter, tenant_id, tenant_key, uploads_limit
 from worker.slots import send_slot
@@ -107,11 +107,12 @@ def show_upload(upload_id: str) -> Any:
     body=StartImport,
     answer=ImportStatus,
     status=202,
-    errors=(404, 422, 429),
+    errors=(404, 410, 422, 429),
     headers=LOCATION,
     description="A mapping that names a column the file lacks, or an ID of another tenant, is refused "
     "with 422 invalid_mapping listing every problem (details: field and message), before any job is made. "
-    "Past IMPORT_STARTS_PER_MINUTE starts of the tenant in a minute: 429 too_many_requests with Retry-After.",
+    "Past IMPORT_STARTS_PER_MINUTE starts of the tenant in a minute: 429 too_many_requests with Retry-After. "
+    "410 content_expired for an upload whose bytes retention deleted.",
 )
 @limiter.limit(import_starts_limit, key_func=tenant_key)
 def start_import(body: StartImport) -> Any:
@@ -238,7 +239,14 @@ def _stream_place(client: Redis, tenant: int) -> stream_leases.Lease:
         ) from None
 
 
-@route(bp, "GET", "/imports/<hex:job_id>/errors.csv", media="text/csv")
+@route(
+    bp,
+    "GET",
+    "/imports/<hex:job_id>/errors.csv",
+    media="text/csv",
+    errors=(410,),
+    description="410 row_data_expired once retention deleted the rows' values or the file.",
+)
 def download_errors(job_id: str) -> Response:
     """The rows that were not created, with their original columns, Row and Errors."""
     answer = _csv(errors_file(db(), settings(), admin().tenant_id, job_id), f"errors-{job_id}.csv")
@@ -288,7 +296,9 @@ def acknowledge_import(job_id: str) -> Any:
     """Destroy the temporary passwords (Continue)."""
     session = db()
     job = acknowledge(session, admin().tenant_id, admin().id, job_id)
-    return jsonify(commit_and_publish(job))
+    status = commit_and_publish(job)
+    clear_destroyed()
+    return jsonify(status)
 
 
 @route(bp, "POST", "/imports/<hex:job_id>/cancel", answer=ImportStatus, status=202, errors=(409,))

@@ -9,6 +9,7 @@ from flask import render_template
 from shared.dialer.reference import KINDS
 from shared.files.uploads import get_upload
 from shared.imports.jobs import get_job
+from shared.imports.retention import row_data_expired
 from shared.mapping.fields import FIELDS
 from web.clients import settings
 from web.database import db
@@ -42,6 +43,12 @@ def mapping_page(upload_id: str) -> Any:
 def import_page(import_id: str) -> Any:
     """Progress and Upload Result of one import; reloading it just reads the job again."""
     job = get_job(db(), admin().tenant_id, import_id)
+    cfg = settings()
     return render_template(
-        "import.html", job=job, upload=job.upload, undo_window_hours=settings().undo_window_hours
+        "import.html",
+        job=job,
+        upload=job.upload,
+        undo_window_hours=cfg.undo_window_hours,
+        row_data_expired=row_data_expired(job),
+        retention_days=min(cfg.row_data_retention_days, cfg.upload_retention_days),
     )

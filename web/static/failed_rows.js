@@ -17,7 +17,7 @@
 
   function update(status) {
     const failed = (status.errors || 0) + (status.duplicates || 0);
-    const open = ENDED.includes(status.status) && failed > 0;
+    const open = ENDED.includes(status.status) && failed > 0 && !status.row_data_expired;
     show($("failed-rows"), open);
     if (open && !loaded) {
       loaded = true;

@@ -66,12 +66,13 @@
     }
     const errors = $("download-errors");
     if (links.errors) errors.href = links.errors;
-    show(errors, Boolean(links.errors));
+    show(errors, Boolean(links.errors) && !status.row_data_expired);
+    show($("data-expired"), Boolean(status.row_data_expired));
     const success = $("download-success");
     if (links.success && !dryRun) success.href = links.success;
     show(success, Boolean(links.success) && !dryRun);
     show($("password-warning"), Boolean(links.success) && !dryRun);
-    show($("passwords-gone"), !links.success && !dryRun && (status.created || 0) > 0 && !undo && !status.regenerating);
+    show($("passwords-gone"), !links.success && !dryRun && (status.created || 0) > 0 && !undo && !status.regenerating && !status.row_data_expired);
     show($("result"), true);
     if (!focused) {
       focused = true;

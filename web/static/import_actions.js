@@ -28,7 +28,8 @@
     const stopped = status.status === "undoing" && Boolean(status.error);
     show($("manage"), (ended && (status.created || 0) > 0) || status.status === "undoing" || status.status === "undone");
     // Regenerate: an ended import with users; the line says how far a regeneration got.
-    show($("regenerate-action"), ended && (status.created || 0) > 0);
+    // Its row data expired: success.csv would have no usernames, so reset passwords on the Users page.
+    show($("regenerate-action"), ended && (status.created || 0) > 0 && !status.row_data_expired);
     $("regenerate").disabled = acting;
     let regenerated = "";
     if (status.regenerating) {

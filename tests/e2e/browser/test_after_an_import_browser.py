@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
 from shared.accounts.passwords import verify_password
@@ -280,3 +282,34 @@ def test_a_saved_mapping_naming_a_deleted_role_says_so_and_leaves_the_role_unmap
     page.get_by_role("button", name="Delete Summer").click()
     expect(page.locator("#save-status")).to_have_text("Deleted the saved mapping “Summer”.")
     expect(page.locator("#saved-empty")).to_be_visible()
+
+
+def test_an_import_past_retention_says_in_words_what_went_and_what_stays(
+    page, ui, live_worker, sessions, browser_settings, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from worker.tasks import run_purge
+
+    ui.login()
+    rows = [["Username", "Email"], *[r[:2] for r in people("old", 3)], ["bad", "not-an-email"]]
+    import_file(ui, page, write_csv(tmp_path / "old.csv", rows))
+    expect_counts(page, created=3, duplicates=0, errors=1)
+    job_id = import_id_of(page)
+    expect(page.get_by_role("region", name="Fix failed rows")).to_be_visible()
+    expect(page.locator("#data-expired")).to_be_hidden()
+    with sessions.begin() as session:
+        job = session.get(ImportJob, job_id)
+        job.finished_at = job.finished_at - timedelta(days=browser_settings.row_data_retention_days + 1)
+    run_purge(sessions, browser_settings, redis=Redis.from_url(browser_settings.redis_url))
+
+    page.reload()
+    note = page.locator("#data-expired")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("were deleted")
+    expect(note).to_contain_text("the users it created stay")
+    expect_counts(page, created=3, duplicates=0, errors=1)
+    expect(page.get_by_role("link", name="Download Error Details")).to_be_hidden()
+    expect(page.get_by_role("region", name="Fix failed rows")).to_be_hidden()
+    expect(page.get_by_role("button", name="Regenerate passwords")).to_be_hidden()
+    ui.screenshot("9-row-data-expired")

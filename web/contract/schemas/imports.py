@@ -41,6 +41,10 @@ class UploadAnswer(Answer):
     sheet: str | None = Field(description="the workbook sheet read; null for CSV")
     sheets: list[str] = Field(description="the workbook's sheets in order; [] for CSV")
     created_at: datetime
+    content_expired: bool = Field(
+        description="the file's bytes were deleted (UPLOAD_RETENTION_DAYS after its imports ended): no"
+        " preview, no new import of it"
+    )
 
 
 class StartImport(Request):
@@ -75,6 +79,10 @@ class ImportStatus(Answer):
     created_by: str | None
     cancel_requested: bool
     passwords_destroyed: bool
+    row_data_expired: bool = Field(
+        description="the rows' values and messages or the file were deleted (ROW_DATA_RETENTION_DAYS, "
+        "UPLOAD_RETENTION_DAYS after it ended): errors.csv, rows and retry answer 410 row_data_expired"
+    )
     undone: Count = Field(description="users an undo removed")
     undone_at: datetime | None = Field(description="when the undo removed the last user")
     retry_of: HexId | None = Field(description="the import whose failed rows this one retries")
