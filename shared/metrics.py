@@ -70,6 +70,8 @@ SWEEP_REOFFERS = Counter("user_import_sweep_reoffers", "Slots the sweep offered 
 LOGINS = Counter("user_import_logins", "Login attempts (pages and API), by outcome", ["outcome"])
 LOCKOUTS = Counter("user_import_lockouts", "Accounts locked after too many failed logins")
 RESULT_DOWNLOADS = Counter("user_import_result_downloads", "Result files downloaded, by file", ["file"])
+PURGED_KINDS = ("passwords", "upload_contents", "row_data", "history")  # the purge's steps (worker/tasks.py)
+PURGED = Counter("user_import_purged", "What the purge removed as retention ran out, by step", ["what"])
 HTTP_REQUESTS = Counter("http_requests", "HTTP answers, by method, route template and status",
                         ["method", "route", "status"])  # fmt: skip
 HTTP_SECONDS = Histogram(
@@ -81,7 +83,8 @@ HTTP_SECONDS = Histogram(
 
 # Every series of API.md exists from start-up on, at zero until something happens.
 for _labels, _metric in [(ROW_OUTCOMES, ROWS), (JOB_ENDS, JOBS), (SERVICES, OUTAGE_RETRIES),
-                         (LOGIN_OUTCOMES, LOGINS), (RESULT_FILES, RESULT_DOWNLOADS)]:  # fmt: skip
+                         (LOGIN_OUTCOMES, LOGINS), (RESULT_FILES, RESULT_DOWNLOADS),
+                         (PURGED_KINDS, PURGED)]:  # fmt: skip
     for _value in _labels:
         _metric.labels(_value)
 

@@ -45,7 +45,7 @@ from shared.imports.capacity import Fleet
 from shared.imports.jobs import purge_expired_passwords, status_from_db
 from shared.imports.progress import publish
 from shared.imports.scheduling import Claim
-from shared.metrics import CLAIM_SECONDS, OUTAGE_RETRIES, SWEEP_REOFFERS
+from shared.metrics import CLAIM_SECONDS, OUTAGE_RETRIES, PURGED, SWEEP_REOFFERS
 from shared.models import ImportJob, WorkKind, utcnow
 from shared.settings import Settings
 from worker import runtime
@@ -381,6 +381,8 @@ def run_purge(
             for job in retention.expired_at(session, now):
                 publish(redis, status_from_db(session, job), job.tenant_id)
     checkpoint_wal(sessions.kw["bind"])  # after every run: it also finishes one a busy reader left undone
+    for name, count in report.removed.items():
+        PURGED.labels(name).inc(count)
     if any(report.removed.values()):
         log.info(
             "purged %s transactions=%d longest=%.3fs",

@@ -142,6 +142,7 @@ def test_the_purge_runs_in_bounded_batches_on_a_large_table(session, sessions, s
         if statement.lstrip().upper().startswith("UPDATE IMPORT_ROWS"):
             cleared.append(cursor.rowcount)
 
+    counted = purged_counts()
     event.listen(engine, "commit", on_commit)
     event.listen(engine, "after_cursor_execute", on_execute)
     try:
@@ -154,6 +155,8 @@ def test_the_purge_runs_in_bounded_batches_on_a_large_table(session, sessions, s
     # A run stops at its budget (rows touched; the last batch may also mark its imports expired) and
     # leaves the rest for the next one.
     assert 2000 <= sum(first.removed.values()) <= 2000 + len(jobs)
+    # user_import_purged_total{what} moved by what the run removed, step by step
+    assert {k: v - counted[k] for k, v in purged_counts().items()} == first.removed
     marked = expired_jobs(sessions, jobs)
     assert left_with_values(sessions, jobs) == 3 * 1200 - (first.removed["row_data"] - marked) > 0
 
@@ -161,6 +164,14 @@ def test_the_purge_runs_in_bounded_batches_on_a_large_table(session, sessions, s
     assert second.transactions >= 4
     assert left_with_values(sessions, jobs) == 0
     assert expired_jobs(sessions, jobs) == 3
+
+
+def purged_counts() -> dict[str, float]:
+    from prometheus_client import REGISTRY
+
+    from shared.metrics import PURGED_KINDS
+
+    return {k: REGISTRY.get_sample_value("user_import_purged_total", {"what": k}) or 0 for k in PURGED_KINDS}
 
 
 def expired_jobs(sessions, jobs: list[str]) -> int:
