@@ -112,6 +112,8 @@ class Subscriptions(Protocol):
 
     async def unlisten(self, channel: str, queue: asyncio.Queue[Any]) -> None: ...
 
+    async def final_status(self, watch: Watch) -> Status: ...
+
 
 BROKEN = object()  # put in every queue when the subscription broke: messages may have been lost
 
@@ -142,7 +144,7 @@ async def follow_on_loop(
             else:
                 data = json.loads(message)
             if progress.settled(data):
-                data = await asyncio.to_thread(watch.final)
+                data = await hub.final_status(watch)
             if data != last:
                 last = data
                 await send(event(data))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from redis import Redis
@@ -19,11 +20,12 @@ from redis.exceptions import RedisError
 
 from shared.imports import stream_leases
 from shared.imports.stream_leases import Lease
-from web.event_stream import BROKEN
+from web.event_stream import BROKEN, Watch
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 64  # a watcher this far behind only needs the latest status: older ones are dropped
 RECONNECT_SECONDS = 1.0
+FINAL_SECONDS = 5.0  # a final status read serves the watchers that see the import settle meanwhile
 
 
 class Hub:
@@ -37,6 +39,7 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self.leases: set[Lease] = set()
+        self._finals: dict[str, tuple[asyncio.Future[dict[str, Any]], float]] = {}
 
     @property
     def open_streams(self) -> int:
@@ -66,6 +69,23 @@ class Hub:
             if self._pubsub is not None:
                 with contextlib.suppress(RedisError, OSError):
                     await self._pubsub.unsubscribe(channel)
+
+    async def final_status(self, watch: Watch) -> dict[str, Any]:
+        """The stored final status of the watched import, read once for all its watchers in this
+        process (a thousand watchers of one import ending together cost one database read)."""
+        now = time.monotonic()
+        found = self._finals.get(watch.job_id)
+        if found is None or found[1] < now:
+            found = (asyncio.ensure_future(asyncio.to_thread(watch.final)), now + FINAL_SECONDS)
+            self._finals[watch.job_id] = found
+            for job, (_, until) in list(self._finals.items()):
+                if until < now:
+                    del self._finals[job]
+        try:
+            return await asyncio.shield(found[0])
+        except Exception:
+            self._finals.pop(watch.job_id, None)  # the next watcher reads again
+            raise
 
     def hold(self, lease: Lease) -> None:
         self.leases.add(lease)

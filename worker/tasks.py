@@ -333,6 +333,7 @@ class PurgeReport:
     removed: dict[str, int]
     transactions: int = 0
     longest_seconds: float = 0.0
+    yielded: bool = False  # stopped early for import work: the next run goes on
 
 
 def run_purge(
@@ -364,6 +365,12 @@ def run_purge(
     }
     for name, step in steps.items():
         while budget > 0:
+            # Retention can wait, an import cannot: between batches the purge gives way to any import
+            # work (expired passwords still go first: they are secrets).
+            if name != "passwords" and _imports_busy(sessions):
+                report.yielded = True
+                budget = 0
+                break
             count = one(step, min(batch, budget))
             report.removed[name] += count
             budget -= count
@@ -390,7 +397,14 @@ def run_purge(
             report.transactions,
             report.longest_seconds,
         )
+    if report.yielded:
+        log.info("purge gave way to import work; the next run goes on")
     return report
+
+
+def _imports_busy(sessions: sessionmaker[Session]) -> bool:
+    with sessions() as session:
+        return scheduling.busy(session)
 
 
 @app.task(name=PURGE)

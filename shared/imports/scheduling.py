@@ -301,6 +301,12 @@ def _naive(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=None) if moment is not None else None
 
 
+def busy(session: Session) -> bool:
+    """Whether any unit of work is pending or in hand, in any tenant (the purge gives way to them)."""
+    first = select(WorkItem.id).where(WorkItem.status.in_((WorkStatus.PENDING, WorkStatus.CLAIMED))).limit(1)
+    return session.scalar(first) is not None
+
+
 def waiting(session: Session) -> bool:
     """Whether any unit waits for a slot (pending), in any tenant."""
     first = select(WorkItem.id).where(WorkItem.status == WorkStatus.PENDING).limit(1)

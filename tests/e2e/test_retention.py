@@ -166,6 +166,24 @@ def test_the_purge_runs_in_bounded_batches_on_a_large_table(session, sessions, s
     assert expired_jobs(sessions, jobs) == 3
 
 
+def test_the_purge_gives_way_to_import_work_and_goes_on_after_it(session, sessions, settings):
+    """Retention can wait, an import cannot: with a unit of work pending, a run stops before its
+    first retention batch; once the work is done the next run purges."""
+    from shared.imports.scheduling import add_work
+    from shared.models import WorkItem, WorkKind
+
+    jobs = add_history(session, days=[settings.row_data_retention_days + 2], rows=30)
+    add_work(session, session.get(ImportJob, jobs[0]), WorkKind.CREATE)  # as if an import ran now
+    session.commit()
+    held = run_purge(sessions, settings)
+    assert held.yielded and held.removed["row_data"] == 0
+    assert left_with_values(sessions, jobs) == 30
+    with sessions.begin() as s:
+        s.execute(WorkItem.__table__.delete())
+    done = run_purge(sessions, settings)
+    assert not done.yielded and left_with_values(sessions, jobs) == 0
+
+
 def purged_counts() -> dict[str, float]:
     from prometheus_client import REGISTRY
 
