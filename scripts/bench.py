@@ -300,17 +300,27 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
-def bench_single(service: Stack, workers: int, runs: int = 7) -> str:
-    """Import and reference taken turn about, best against best: the machine's drift and
-    neighbours' bursts fall on both sides alike."""
+def turn_about(
+    service: Stack, workers: int, runs: int, tag: str, after_each: Any = None
+) -> tuple[list[float], list[float]]:
+    """500-row imports and their hashing floors taken turn about (the machine's drift and neighbours'
+    bursts fall on both sides alike); `after_each()` is called as each import ends."""
     api = service.api()
     times, floors = [], []
     for run in range(runs):
         floors.append(hashing_seconds(service.settings, 500, workers))
         start = time.perf_counter()
-        final = api.wait(api.start(users_csv(500, f"single{run}u")))
+        final = api.wait(api.start(users_csv(500, f"{tag}{run}u")))
         times.append(time.perf_counter() - start)
         assert final["created"] == 500, final
+        if after_each is not None:
+            after_each()
+    return times, floors
+
+
+def bench_single(service: Stack, workers: int, runs: int = 7) -> str:
+    """Import and reference taken turn about, best against best."""
+    times, floors = turn_about(service, workers, runs, "single")
     best, floor = min(times), min(floors)
     return (
         f"single   one 500-row file: {', '.join(f'{t:.2f}' for t in times)} s (best {best:.2f}); "

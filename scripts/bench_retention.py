@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from scripts.bench import POSTGRES_URL, Stack, _postgres_answers, hashing_seconds, stack, users_csv
+from scripts.bench import POSTGRES_URL, Stack, _postgres_answers, stack, turn_about
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
 
@@ -123,15 +123,9 @@ def _purge_until_done(url: str, results: Any) -> None:
 
 def _ratios(service: Stack, workers: int, runs: int, tag: str, busy: Any = None) -> tuple[float, int]:
     """Best 500-row import over best hashing floor, turn about; and how many imports ran while `busy`()."""
-    api = service.api()
-    times, floors, overlapped = [], [], 0
-    for run in range(runs):
-        floors.append(hashing_seconds(service.settings, 500, workers))
-        start = time.perf_counter()
-        final = api.wait(api.start(users_csv(500, f"{tag}{run}u")))
-        times.append(time.perf_counter() - start)
-        assert final["created"] == 500, final
-        overlapped += bool(busy and busy())  # still purging when this import ended: it ran under the purge
+    under: list[bool] = []  # still purging when an import ended: it ran under the purge
+    times, floors = turn_about(service, workers, runs, tag, lambda: under.append(bool(busy and busy())))
+    overlapped = sum(under)
     return min(times) / min(floors), overlapped
 
 
