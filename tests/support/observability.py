@@ -152,6 +152,19 @@ class Prometheus:
             stderr=subprocess.STDOUT,
         )
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Prometheus answers 503 to every query until its store has loaded: wait for /-/ready."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if fetch(f"{self.url}/-/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.1)
+
     def query(self, expr: str) -> list[dict]:
         status, body = fetch(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
         assert status == 200, body
@@ -159,6 +172,7 @@ class Prometheus:
 
     def wait_for(self, expr: str, expected: float, timeout: float = 60) -> list[dict]:
         """Poll the query until its one result is `expected`; returns the result."""
+        self.wait_ready(timeout)
         deadline = time.monotonic() + timeout
         last: object = "no answer"
         while time.monotonic() < deadline:
