@@ -68,10 +68,23 @@ def clear() -> None:
     _context.set({})
 
 
+# An invitation link's token is a credential: a line naming the path (an access log, a 5xx) shows it cut.
+_INVITE_LINK = re.compile(r"(/invite/)[^\s\"'?#]+")
+
+
+def redact(text: str) -> str:
+    """The text with every invitation link's token replaced."""
+    return _INVITE_LINK.sub(r"\1[token]", text)
+
+
 class ContextFilter(logging.Filter):
-    """Puts the bound fields on every record, and `context` (their text) for the text format."""
+    """Puts the bound fields on every record, and `context` (their text) for the text format; cuts the
+    token out of invitation links."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/invite/" in message:
+            record.msg, record.args = redact(message), None
         fields = _context.get()
         record.request_id = fields.get("request_id")
         for name in FIELDS[1:]:

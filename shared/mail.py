@@ -20,6 +20,7 @@ class Letter(NamedTuple):
     to: str
     subject: str
     body: str
+    html: str | None = None  # an HTML alternative of the same text, where the letter has one
 
 
 def build_message(settings: Settings, letter: Letter) -> EmailMessage:
@@ -30,11 +31,20 @@ def build_message(settings: Settings, letter: Letter) -> EmailMessage:
     message["Subject"] = letter.subject
     message["Message-ID"] = make_msgid(domain="dialer.localhost")
     message.set_content(letter.body)
+    if letter.html is not None:
+        message.add_alternative(letter.html, subtype="html")
     return message
 
 
 def send(settings: Settings, letter: Letter) -> None:
     """Hand the letter to the SMTP server; raises SMTPException or OSError when it does not take it."""
+    with connect(settings) as client:
+        client.send_message(build_message(settings, letter))
+
+
+def connect(settings: Settings) -> smtplib.SMTP:
+    """An open, greeted (and where possible encrypted and logged-in) connection to the SMTP server, for
+    one letter or many (a chunk of invitations shares one); raises SMTPException or OSError."""
     url = urlsplit(settings.smtp_url)
     host = url.hostname or "127.0.0.1"
     if url.scheme == "smtps":
@@ -43,11 +53,14 @@ def send(settings: Settings, letter: Letter) -> None:
         )
     else:
         client = smtplib.SMTP(host, url.port or 25, timeout=TIMEOUT_SECONDS)
-    with client:
+    try:
         client.ehlo()
         if url.scheme == "smtp" and client.has_extn("starttls"):
             client.starttls(context=ssl.create_default_context())  # encrypt whenever the server can
             client.ehlo()
         if url.username:
             client.login(unquote(url.username), unquote(url.password or ""))
-        client.send_message(build_message(settings, letter))
+    except BaseException:
+        client.close()
+        raise
+    return client

@@ -79,6 +79,7 @@ class WorkKind(StrEnum):
     CREATE = "create"  # create one chunk's users
     UNDO = "undo"  # remove one chunk's users again
     REGENERATE = "regenerate"  # give one chunk's users new temporary passwords
+    INVITE = "invite"  # email one chunk's users their invitations (shared/imports/inviting.py)
 
 
 class WorkStatus(StrEnum):
@@ -516,6 +517,60 @@ class SavedMapping(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     created_by: Mapped[User | None] = relationship()
+
+
+class InvitationState(StrEnum):
+    """An invitation's life: pending -> sending -> sent -> accepted; pending -> failed (the server
+    refused, or retries ran out); any but accepted -> void (a resend, a password reset). Expired is
+    not a state: a sent invitation past its `expires_at`."""
+
+    PENDING = "pending"  # waiting for its mail (again, after a temporary refusal: see next_attempt_at)
+    SENDING = "sending"  # its mail is being handed to the server (a rerun never sends it again)
+    SENT = "sent"
+    FAILED = "failed"
+    ACCEPTED = "accepted"
+    VOID = "void"
+
+
+class Invitation(Base):
+    """An emailed link with which a user created without a password sets their own. Only a SHA-256 of
+    the link's token is kept; the worker makes the token just before it mails it."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        # The sending unit's batch: a chunk's invitations waiting for their mail.
+        Index("ix_invitations_job_chunk_state", "job_id", "chunk", "state"),
+        # The sweep's look for retries that are due.
+        Index(
+            "ix_invitations_retry",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # Deleting the user (an undo, an admin) takes the invitation with it: its link stops working.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    chunk: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[InvitationState] = mapped_column(
+        StateText(InvitationState), default=InvitationState.PENDING
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The mail server's answer to the last failed try (never the letter's content).
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its expiry was recorded in the audit (once; expired itself is read from expires_at).
+    expiry_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
 
 
 class AuditEvent(Base):

@@ -288,6 +288,17 @@ class Settings(BaseModel):
             " address",
         ),
     ] = Field(0, ge=0)
+    invitation_hours: Annotated[
+        int, Env("INVITATION_HOURS", "how long an emailed invitation's link works, from its sending")
+    ] = Field(72, ge=1)
+    public_url: Annotated[
+        str | None,
+        Env(
+            "PUBLIC_URL",
+            "the address users reach the web at, as the links in invitation emails begin",
+            "`http://127.0.0.1:<PORT>`, what `make run` serves",
+        ),
+    ] = None
     undo_window_hours: Annotated[
         int, Env("UNDO_WINDOW_HOURS", "how long after an import ends it can be undone")
     ] = Field(72, ge=0)
@@ -372,6 +383,20 @@ class Settings(BaseModel):
             Fernet(value.encode())
         except ValueError:
             raise PydanticCustomError("setting", "must be a Fernet key (32 url-safe base64 bytes)") from None
+        return value
+
+    @property
+    def public_base(self) -> str:
+        """Where the links in emails point: PUBLIC_URL, else what `make run` serves."""
+        return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc
+        ):
+            raise PydanticCustomError("setting", "must be an address like https://dialer.example.com")
         return value
 
     @field_validator("smtp_url")

@@ -43,11 +43,12 @@ class Logs(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)  # also on a HUP, which sets the handlers up again
-        if Settings.one_from_env("log_format") != "json":
-            return
+        as_json = Settings.one_from_env("log_format") == "json"
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
-                handler.setFormatter(log_context.formatter("json"))
+                if as_json:
+                    handler.setFormatter(log_context.formatter("json"))
+                # Also in text: the filter cuts invitation tokens out of the access log's paths.
                 handler.addFilter(log_context.ContextFilter())
 
 

@@ -24,6 +24,7 @@ TASK_MODULES = ["worker.tasks", "worker.mail"]
 # Beat's tasks, by name (worker/tasks.py registers them).
 SWEEP = "imports.sweep"
 PURGE = "system.purge_expired_credentials"
+INVITATIONS_DUE = "imports.invitations_due"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

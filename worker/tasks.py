@@ -9,9 +9,11 @@ them without a broker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +28,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import log_context
-from shared.accounts import one_time_codes, page_sessions
+from shared import log_context, mail
+from shared.accounts import invitations, one_time_codes, page_sessions
 from shared.accounts.tokens import purge_expired_tokens
 from shared.db import checkpoint_wal
 from shared.errors import DomainError
@@ -35,6 +37,7 @@ from shared.imports import (
     allocation,
     completion,
     creation,
+    inviting,
     regeneration,
     retention,
     row_check,
@@ -48,8 +51,10 @@ from shared.imports.scheduling import Claim
 from shared.metrics import CLAIM_SECONDS, OUTAGE_RETRIES, PURGED, SWEEP_REOFFERS
 from shared.models import ImportJob, WorkKind, utcnow
 from shared.settings import Settings
+from shared.timestamps import aware
 from worker import runtime
-from worker.app import PURGE, SWEEP, app
+from worker.app import INVITATIONS_DUE, PURGE, SWEEP, app
+from worker.mail import SMTP_TROUBLE
 from worker.slots import SLOT, fleet_now, offer_slots
 
 log = logging.getLogger(__name__)
@@ -158,6 +163,87 @@ def run_regeneration(
     return done
 
 
+# A refusal that retrying does not cure: 5xx answers. Anything else (4xx, a connection that broke, no
+# server) may pass: the invitation is tried again later.
+def _lasting(exc: BaseException) -> bool:
+    code = getattr(exc, "smtp_code", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [answer[0] for answer in exc.recipients.values()]
+        code = min(codes) if codes else None
+    return isinstance(code, int) and 500 <= code < 600
+
+
+def _reason(exc: BaseException) -> str:
+    """The server's answer (its code and text), or what kept us from reaching it; never the letter."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()), (0, b""))
+        return f"The mail server refused the address: {code} {_text(text)}"
+    code, text = getattr(exc, "smtp_code", None), getattr(exc, "smtp_error", None)
+    if code is not None:
+        return f"The mail server refused the mail: {code} {_text(text)}"
+    return f"The mail server could not be reached ({type(exc).__name__})."
+
+
+def _text(raw: object) -> str:
+    return (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")).strip()[:500]
+
+
+@dataclass
+class Mailing:
+    """What one sending unit did."""
+
+    sent: int = 0
+    refused: int = 0
+    retry_at: datetime | None = None
+
+
+def run_invitations(
+    sessions: sessionmaker[Session], settings: Settings, job_id: str, chunk: int, claim: Claim | None = None
+) -> Mailing:
+    """Mail one chunk's invitations over one SMTP connection, each marked `sending` (committed) before the
+    server is asked and `sent` after it took the mail (shared/imports/inviting.py); then end the unit and
+    say when a retry is due."""
+    with sessions.begin() as session:
+        waiting = inviting.due(session, job_id, chunk)
+    done = Mailing()
+    client: smtplib.SMTP | None = None
+    try:
+        for index, invitation_id in enumerate(waiting):
+            with sessions.begin() as session:
+                letter = inviting.start(session, settings, invitation_id)
+            if letter is None:
+                continue
+            try:
+                client = client or mail.connect(settings)
+                client.send_message(mail.build_message(settings, letter))
+            except SMTP_TROUBLE as exc:
+                with sessions.begin() as session:
+                    inviting.mark_refused(session, settings, invitation_id, _reason(exc), _lasting(exc))
+                done.refused += 1
+                log.warning(
+                    "invitation mail refused invitation=%d error=%s", invitation_id, type(exc).__name__
+                )
+                if not _lasting(exc):  # the server is away or busy: the rest wait for the retry too
+                    with sessions.begin() as session:
+                        inviting.postpone(session, settings, waiting[index + 1 :], _reason(exc))
+                    break
+                continue
+            with sessions.begin() as session:
+                inviting.mark_sent(session, invitation_id)
+            done.sent += 1
+    finally:
+        if client is not None:
+            with contextlib.suppress(*SMTP_TROUBLE):
+                client.quit()
+    with sessions.begin() as session:
+        if claim is not None:
+            scheduling.finish(session, claim)
+        done.retry_at = inviting.next_retry(session, job_id, chunk)
+        inviting.requeue_due(session)  # a resend meanwhile added to this chunk: its unit goes again
+    log.info("invitations mailed job=%s chunk=%d sent=%d refused=%d", job_id, chunk, done.sent, done.refused)
+    return done
+
+
 Offer = Callable[[int], None]  # sends n more slots
 
 
@@ -187,6 +273,14 @@ def _regenerate(sessions: sessionmaker[Session], settings: Settings, claim: Clai
     run_regeneration(sessions, settings, claim.job_id, claim.chunk, claim)
 
 
+def _invite(sessions: sessionmaker[Session], settings: Settings, claim: Claim, _hands: Hands) -> None:
+    done = run_invitations(sessions, settings, claim.job_id, claim.chunk, claim)
+    if done.retry_at is not None:
+        wait = max(0.0, (aware(done.retry_at) - utcnow()).total_seconds())
+        # The message names the chunk only; the sweep queues the retry too, should this one be lost.
+        invitations_due.apply_async(countdown=wait + 0.1)
+
+
 @dataclass(frozen=True)
 class Work:
     """What runs a kind of unit, and how a unit of it that cannot succeed ends its job's work."""
@@ -201,6 +295,7 @@ WORK: dict[WorkKind, Work] = {
     WorkKind.CREATE: Work(_create, completion.fail_job),
     WorkKind.UNDO: Work(_undo, undo.halt),
     WorkKind.REGENERATE: Work(_regenerate, regeneration.halt),
+    WorkKind.INVITE: Work(_invite, inviting.halt),
 }
 
 
@@ -304,6 +399,7 @@ def sweep() -> int:
     settings = runtime.settings()
     fleet = fleet_now(runtime.redis(), settings)
     with runtime.sessions().begin() as session:
+        inviting.requeue_due(session)  # retries whose message was lost
         backlog = scheduling.sweep(session, timedelta(seconds=settings.claim_timeout_seconds), fleet.lapsed)
     if backlog.claimable and (backlog.stale or backlog.idle_seconds >= settings.sweep_seconds):
         log.warning("re-offering work claimable=%d stale=%d", backlog.claimable, backlog.stale)
@@ -312,6 +408,18 @@ def sweep() -> int:
         SWEEP_REOFFERS.inc(processes)
         return processes
     return 0
+
+
+@app.task(name=INVITATIONS_DUE)
+def invitations_due() -> int:
+    """Queue the sending units whose retries are due, and offer slots for them; returns how many."""
+    with runtime.sessions().begin() as session:
+        queued = inviting.requeue_due(session)
+    if queued:
+        offer_more(
+            min(queued, planned_processes(runtime.settings(), fleet_now(runtime.redis(), runtime.settings())))
+        )
+    return queued
 
 
 @app.task(name="system.ping")
@@ -379,14 +487,23 @@ def run_purge(
     # Credentials past their time: small tables, one statement each.
     one(
         lambda s, _n: (
-            purge_expired_tokens(s) + page_sessions.purge_expired(s) + one_time_codes.purge_expired(s)
+            purge_expired_tokens(s)
+            + page_sessions.purge_expired(s)
+            + one_time_codes.purge_expired(s)
         ),
         0,
     )
+    with sessions.begin() as session:
+        ran_out = invitations.record_expired(session, PURGE_BATCH_ROWS)  # the audit says when links expired
+    changed = list(ran_out)
     if redis is not None and report.removed["row_data"] + report.removed["upload_contents"]:
         with sessions() as session:
-            for job in retention.expired_at(session, now):
-                publish(redis, status_from_db(session, job), job.tenant_id)
+            changed += [job.id for job in retention.expired_at(session, now)]
+    if redis is not None and changed:
+        with sessions() as session:
+            for job_id in changed:
+                if (job := session.get(ImportJob, job_id)) is not None:
+                    publish(redis, status_from_db(session, job), job.tenant_id)
     checkpoint_wal(sessions.kw["bind"])  # after every run: it also finishes one a busy reader left undone
     for name, count in report.removed.items():
         PURGED.labels(name).inc(count)

@@ -246,6 +246,9 @@ def check_new_password(settings: Settings, user: User, new_password: str) -> Non
         raise PasswordRejected(
             "password_too_long", f"The new password may have at most {MAX_PASSWORD_LENGTH} characters."
         )
+    if user.digits_only_password and not (new_password.isascii() and new_password.isdigit()):
+        # The import said so: these users type their password on a phone's keypad.
+        raise PasswordRejected("password_not_digits", "The new password must be digits only (0-9).")
     if verify_password(settings, user.password_hash, new_password):
         raise PasswordRejected("password_unchanged", "The new password must differ from the current one.")
 
@@ -253,6 +256,11 @@ def check_new_password(settings: Settings, user: User, new_password: str) -> Non
 def set_password(session: Session, settings: Settings, user: User, new_password: str) -> None:
     """Store the user's own new password (checked first); the forced change is then done."""
     check_new_password(settings, user, new_password)
+    store_password(session, settings, user, new_password)
+
+
+def store_password(session: Session, settings: Settings, user: User, new_password: str) -> None:
+    """Store a password the user chose (already checked): hashed, and no change is due any more."""
     user.password_hash = hash_password(settings, new_password)
     user.must_change_password = False
     _event(session, user, "account.password_changed")

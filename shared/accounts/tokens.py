@@ -42,7 +42,7 @@ def find_user(session: Session, tenant_slug: str, username: str) -> User | None:
 
 def password_matches(settings: Settings, user: User | None, password: str) -> bool:
     """Whether the password is the user's; an unknown user costs the same time and never matches."""
-    if user is None:
+    if user is None or user.password_hash.startswith("!"):  # unknown, or invited: no password yet
         verify_password(settings, _dummy_hash(settings), password)
         return False
     return verify_password(settings, user.password_hash, password)

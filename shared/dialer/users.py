@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, literal_column, select, union
 from sqlalchemy.orm import Session, selectinload
 
-from shared.accounts import lockout, page_sessions
+from shared.accounts import invitations, lockout, page_sessions
 from shared.accounts.auth_types import effective_auth_type
 from shared.accounts.passwords import generate_password, hash_password
 from shared.accounts.tokens import revoke_user_tokens
@@ -38,8 +38,9 @@ class Page:
     per_page: int
 
 
-def user_as_dict(user: User) -> dict[str, Any]:
-    """The JSON shape of a user in the Users table (never the hash)."""
+def user_as_dict(user: User, invitation: str | None = None) -> dict[str, Any]:
+    """The JSON shape of a user in the Users table (never the hash), with the state of the user's
+    invitation where they were invited (shared/accounts/invitations.py: states_of)."""
     return (
         {"id": user.id}
         | {f.attribute: f.read(user) for f in FIELDS}
@@ -60,6 +61,7 @@ def user_as_dict(user: User) -> dict[str, Any]:
             "must_change_password": user.must_change_password,
             "created_at": iso(user.created_at),
             "import_id": user.import_id,
+            "invitation": invitation,
         }
     )
 
@@ -157,6 +159,7 @@ def reset_password(
     password = generate_password(user.digits_only_password)
     user.password_hash = hash_password(settings, password)
     user.must_change_password = True
+    invitations.void_for_user(session, user.id)  # the temporary password replaces an open invitation
     lockout.unlock(session, user, actor_id)
     page_sessions.end_for_user(session, user.id)
     revoke_user_tokens(session, user.id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 # Columns the error file adds; originals of the same name are dropped so a re-upload round-trips.
 ROW, ERRORS = "Row", "Errors"
 PASSWORD = "Temporary Password"
+INVITATION_HEADER = "Invitation"  # an import by invitation's column instead: the invitation's state
 SIP_HEADER = "SIP Device/URI"
 # A spreadsheet runs a cell starting with these as a formula (CSV injection); TAB and CR hide it.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -17,7 +18,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True)
 class SuccessRow:
-    """One created user as the success details file lists it: its row, values by column, password."""
+    """One created user as the success details file lists it: its row, values by column, and its
+    temporary password (or, by invitation, the invitation's state)."""
 
     row: int
     values: dict[str, str]
@@ -48,12 +50,15 @@ def errors_csv(headers: list[str], rows: Iterable[tuple[int, dict[str, str], lis
     return csv_bytes([[*originals, ROW, ERRORS], *lines])
 
 
-def success_csv(first: list[str], optional: list[str], rows: Iterable[SuccessRow]) -> bytes:
-    """Row, the `first` columns, Temporary Password, then each `optional` column that any row fills."""
+def success_csv(
+    first: list[str], optional: list[str], rows: Iterable[SuccessRow], secret_column: str = PASSWORD
+) -> bytes:
+    """Row, the `first` columns, Temporary Password (or Invitation), then each `optional` column that
+    any row fills."""
     rows = list(rows)
     extra = [c for c in optional if any(r.values.get(c) for r in rows)]
     lines = (
         [str(r.row), *(r.values.get(c, "") for c in first), r.password, *(r.values.get(c, "") for c in extra)]
         for r in rows
     )
-    return csv_bytes([["Row", *first, PASSWORD, *extra], *lines])
+    return csv_bytes([["Row", *first, secret_column, *extra], *lines])

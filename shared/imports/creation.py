@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.accounts.invitations import NO_PASSWORD
 from shared.accounts.passwords import generate_password, hash_password
 from shared.encryption import encrypt
+from shared.imports import inviting
 from shared.imports.jobs import lock_job_row
 from shared.mapping.fields import FIELDS, UNIQUE
 from shared.mapping.parser import Mapping, load_mapping
@@ -45,7 +47,11 @@ class Secret:
     """A row's new password, hashed for the user and encrypted for success.csv (never plain)."""
 
     password_hash: str
-    sealed: bytes
+    sealed: bytes | None
+
+
+# An invited user has no password until they accept (shared/accounts/invitations.py): nothing to hash.
+INVITED = Secret(NO_PASSWORD, None)
 
 
 def chunk_work(session: Session, job_id: str, chunk: int) -> ChunkWork | None:
@@ -68,7 +74,10 @@ def chunk_work(session: Session, job_id: str, chunk: int) -> ChunkWork | None:
 
 
 def make_secrets(settings: Settings, work: ChunkWork) -> dict[int, Secret]:
-    """A fresh password per row, hashed and encrypted; the plain one never leaves this function."""
+    """A fresh password per row, hashed and encrypted; the plain one never leaves this function.
+    Invited users get none."""
+    if work.mapping.invites:
+        return dict.fromkeys(work.row_ids, INVITED)
     secrets: dict[int, Secret] = {}
     for row_id in work.row_ids:
         password = generate_password(work.mapping.digits_only_passwords)
@@ -90,6 +99,12 @@ def create_chunk(session: Session, work: ChunkWork, secrets: dict[int, Secret]) 
     created = _create_all(session, work, list(rows), groups, secrets)
     if created is None:  # another import took a unique value meanwhile: one savepoint per user
         created = sum(_create_one(session, work, row, groups, secrets[row.id]) for row in rows)
+    if work.mapping.invites and created:
+        made = [row.user_id for row in rows if row.status == RowStatus.CREATED and row.user_id]
+        users = session.scalars(select(User).where(User.id.in_(made)).order_by(User.id)).all()
+        job = session.get(ImportJob, work.job_id)
+        assert job is not None
+        inviting.queue_chunk(session, job, work.chunk, list(users))
     log.info("chunk created job=%s chunk=%d created=%d", work.job_id, work.chunk, created)
     return created
 
@@ -106,7 +121,8 @@ def _new_user(work: ChunkWork, data: dict[str, Any], groups: dict[int, SkillGrou
         allowed_networks=security.allowed_networks if security else None,
         session_timeout_minutes=security.session_timeout_minutes if security else None,
         lock_after_failed_logins=security.lock_after_failed_logins if security else None,
-        must_change_password=security.force_password_change if security else True,
+        # An invited user chooses their own password: there is no temporary one to change.
+        must_change_password=(security.force_password_change if security else True) and not mapping.invites,
         password_hash=secret.password_hash,
         digits_only_password=mapping.digits_only_passwords,
         import_id=work.job_id,

@@ -13,8 +13,9 @@ from sqlalchemy.sql import functions
 from shared.audit import record
 from shared.encryption import decrypt
 from shared.errors import Conflict, Gone, NotFound
-from shared.files.result_files import SIP_HEADER, SuccessRow, errors_csv, success_csv
+from shared.files.result_files import INVITATION_HEADER, SIP_HEADER, SuccessRow, errors_csv, success_csv
 from shared.files.uploads import get_upload, open_upload
+from shared.imports import inviting
 from shared.imports.retention import refuse_expired, refuse_expired_upload, row_data_expired
 from shared.imports.scheduling import add_work
 from shared.mapping.fields import FIELDS
@@ -142,7 +143,8 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
     )
     if counts["duplicates"] + counts["errors"] > 0 or left_uncreated:
         links["errors"] = f"{base}/errors.csv"
-    passwords_kept = job.passwords_destroyed_at is None and not job.regenerating
+    # An import by invitation keeps no password: its success.csv (states only) is always there.
+    passwords_kept = (job.passwords_destroyed_at is None and not job.regenerating) or inviting.invites(job)
     if counts["created"] > 0 and not job.dry_run and passwords_kept:
         links["success"] = f"{base}/success.csv"
     if job.status not in ACTIVE_STATES:
@@ -173,8 +175,12 @@ def job_status(job: ImportJob, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def status_from_db(session: Session, job: ImportJob) -> dict[str, Any]:
-    """The job's status with counts from the database (the final truth)."""
-    return job_status(job, counts_of(job, row_counts(session, job)))
+    """The job's status with counts from the database (the final truth); an import by invitation
+    carries its invitations' counts too."""
+    status = job_status(job, counts_of(job, row_counts(session, job)))
+    if inviting.invites(job) and not job.dry_run:
+        status["invitations"] = inviting.counts(session, job)
+    return status
 
 
 def list_jobs(session: Session, tenant_id: int, limit: int = 100) -> list[dict[str, Any]]:
@@ -263,8 +269,11 @@ def purge_expired_passwords(session: Session, settings: Settings, limit: int | N
 def success_file(
     session: Session, settings: Settings, tenant_id: int, actor_id: int | None, job_id: str
 ) -> bytes:
-    """success.csv with the temporary passwords; 410 once they are destroyed."""
+    """success.csv with the temporary passwords (410 once they are destroyed), or with the invitations'
+    states for an import by invitation."""
     job = get_job(session, tenant_id, job_id)
+    if inviting.invites(job) and not job.dry_run:
+        return _invited_file(session, tenant_id, actor_id, job)
     refuse_while_regenerating(job)
     if job.passwords_destroyed_at is not None:
         raise Gone(
@@ -295,6 +304,30 @@ def success_file(
             )
             for r in rows
         ),
+    )
+
+
+def _invited_file(session: Session, tenant_id: int, actor_id: int | None, job: ImportJob) -> bytes:
+    """success.csv of an import by invitation: each created user and their invitation's state, never a
+    password or a link."""
+    refuse_expired(job)  # the usernames beside the states are row data
+    rows = session.scalars(
+        select(ImportRow)
+        .where(ImportRow.job_id == job.id, ImportRow.status == RowStatus.CREATED)
+        .order_by(ImportRow.row_number)
+    ).all()
+    states = inviting.by_row(session, job.id)
+    record(session, tenant_id, actor_id, "import.success_downloaded", job.id, {"rows": len(rows)})
+    return success_csv(
+        [f.label for f in SUCCESS_FIRST],
+        [f.label for f in SUCCESS_OPTIONAL] + [SIP_HEADER],
+        (
+            SuccessRow(
+                row=r.row_number, values=_success_values(r), password=states.get(r.user_id or 0, "void")
+            )
+            for r in rows
+        ),
+        secret_column=INVITATION_HEADER,
     )
 
 

@@ -66,7 +66,8 @@ def channel(job_id: str) -> str:
 
 def settled(status: dict[str, Any]) -> bool:
     """Whether nothing moves this status on by itself any more (readers may stop following it)."""
-    return status["status"] in SETTLED_STATES and not status.get("regenerating")
+    waiting_mail = (status.get("invitations") or {}).get("pending", 0) > 0  # mails still on their way
+    return status["status"] in SETTLED_STATES and not status.get("regenerating") and not waiting_mail
 
 
 def order(status: dict[str, Any]) -> tuple[int, int, int, int]:

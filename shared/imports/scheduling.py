@@ -3,7 +3,7 @@
 Celery messages are only "slots", permissions to do one unit of work; the work order lives here.
 A slot claims the next unit in fair order: the tenant with the fewest units in flight first,
 among equals the one served least recently, then its oldest import, validation before creation,
-chunks in order. Undo and password regeneration are units of the same kind, open while their
+chunks in order. Undo, password regeneration and invitation mails are units of the same kind, open while their
 job is undoing or regenerating. A claim is a compare-and-set UPDATE, so two workers never hold one unit; a
 claim whose worker stops heartbeating, or whose worker's announcement lapsed (shared/imports/capacity.py),
 is taken over, so a lost message or a dead worker delays work and never loses it.
@@ -43,7 +43,9 @@ from shared.models import (
 )
 
 log = logging.getLogger(__name__)
-KIND_RANK = {WorkKind.VALIDATE: 0, WorkKind.CREATE: 1, WorkKind.UNDO: 2, WorkKind.REGENERATE: 3}
+KIND_RANK = {
+    WorkKind.VALIDATE: 0, WorkKind.CREATE: 1, WorkKind.UNDO: 2, WorkKind.REGENERATE: 3, WorkKind.INVITE: 4,
+}  # fmt: skip
 LOST_RACES = 20  # CAS lost to another claimer this often in a row: give the slot back (never seen)
 
 
@@ -99,6 +101,10 @@ def _wanted() -> ColumnElement[bool]:
         and_(WorkItem.kind.in_((WorkKind.VALIDATE, WorkKind.CREATE)), ImportJob.status.in_(ACTIVE_STATES)),
         and_(WorkItem.kind == WorkKind.UNDO, ImportJob.status == JobStatus.UNDOING),
         and_(WorkItem.kind == WorkKind.REGENERATE, ImportJob.regenerating.is_(True)),
+        # Invitations go out after the import ended too, unless it is undone meanwhile.
+        and_(
+            WorkItem.kind == WorkKind.INVITE, ImportJob.status.not_in((JobStatus.UNDOING, JobStatus.UNDONE))
+        ),
     )
 
 

@@ -12,7 +12,10 @@ from shared.errors import InvalidMapping
 from shared.mapping.fields import BY_KEY, FIELDS, Field, Source
 from shared.models import AUTH_TYPES, MAX_ID, REFERENCE_LABELS, SIP_MODES, PbxDomain
 
-SETTINGS_KEYS = {"sip", "auth_type", "security", "digits_only_passwords"}
+SETTINGS_KEYS = {"sip", "auth_type", "security", "digits_only_passwords", "credentials"}
+# How the new users get their first password: in success.csv, or by an emailed invitation.
+TEMPORARY_PASSWORD, INVITATION = "temporary_password", "invitation"
+CREDENTIALS = (TEMPORARY_PASSWORD, INVITATION)
 HINTS_KEY = "columns"  # hints of the suggested mapping (SIP URI, device columns), ignored here
 SIP_LABELS = {"sip.device": "PBX device", "sip.uri": "SIP URI"}
 SESSION_TIMEOUT_MAX = 7 * 24 * 60  # minutes: a week
@@ -48,6 +51,12 @@ class Mapping:
     auth_type: str = "default"
     security: Security | None = None
     digits_only_passwords: bool = False
+    credentials: str = TEMPORARY_PASSWORD
+
+    @property
+    def invites(self) -> bool:
+        """Whether the users get an emailed invitation instead of a temporary password."""
+        return self.credentials == INVITATION
 
     def source(self, key: str) -> FieldSource | None:
         """The source of a field, or None when it is not mapped."""
@@ -145,6 +154,9 @@ def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser
     digits_only = raw.get("digits_only_passwords", False)
     if not isinstance(digits_only, bool):
         p.problem("digits_only_passwords", "digits_only_passwords must be true or false.")
+    credentials = raw.get("credentials", TEMPORARY_PASSWORD)
+    if credentials not in CREDENTIALS:
+        p.problem("credentials", f"credentials must be one of {', '.join(CREDENTIALS)}.")
     if p.problems:
         return None, p
     mapping = Mapping(
@@ -156,6 +168,7 @@ def parse_mapping(raw: Any, headers: list[str]) -> tuple[Mapping | None, _Parser
         auth_type=auth_type,
         security=security,
         digits_only_passwords=digits_only,
+        credentials=credentials,
     )
     return mapping, p
 

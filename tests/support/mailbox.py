@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -27,6 +28,9 @@ class Mailbox:
         self.messages: list[EmailMessage] = []
         self.refused = 0
         self._refuse_next = 0
+        self._rejected: str | None = None
+        self._hold_for: str | None = None
+        self._held = threading.Event()
         self._changed = threading.Condition()
         self._controller = self._start()
 
@@ -39,7 +43,17 @@ class Mailbox:
         controller.start()
         return controller
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address == self._rejected:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self._hold_for is not None and self._hold_for in envelope.rcpt_tos:
+            self._held.set()
+            while self._hold_for is not None:  # the client waits for our answer meanwhile
+                await asyncio.sleep(0.01)
         with self._changed:
             if self._refuse_next:
                 self._refuse_next -= 1
@@ -50,6 +64,21 @@ class Mailbox:
             self.messages.append(message)  # type: ignore[arg-type]
             self._changed.notify_all()
         return "250 OK"
+
+    def reject_address(self, address: str | None) -> None:
+        """Refuse mail to this address for good (550 at RCPT); None: accept every address again."""
+        self._rejected = address
+
+    def hold(self, to: str) -> None:
+        """Keep the next message to `to` unanswered (after its DATA) until release()."""
+        self._held.clear()
+        self._hold_for = to
+
+    def wait_held(self, timeout: float = 60) -> None:
+        assert self._held.wait(timeout), "no message was held"
+
+    def release(self) -> None:
+        self._hold_for = None
 
     def refuse_next(self, count: int) -> None:
         """Answer the next `count` messages with a temporary failure (451)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import jsonify
 
-from shared.imports import failed_rows
+from shared.imports import failed_rows, inviting
 from shared.imports.jobs import get_job
 from shared.imports.regeneration import request_regeneration
 from shared.imports.undo import request_undo
@@ -62,6 +62,23 @@ def undo_import(job_id: str) -> Any:
 def regenerate_passwords(job_id: str) -> Any:
     """New temporary passwords for every user of the import that still exists."""
     job, units = request_regeneration(db(), admin().tenant_id, admin().id, job_id)
+    return _queued(job, units)
+
+
+@route(
+    bp,
+    "POST",
+    "/imports/<hex:job_id>/resend-invitations",
+    answer=ImportStatus,
+    status=202,
+    errors=(409,),
+    description="New links for the users of the import who have not accepted yet; their old links stop "
+    "working. 409 no_invitations for an import that used temporary passwords, while it runs, or once undone.",
+)
+def resend_invitations(job_id: str) -> Any:
+    """Email the import's users who have not accepted their invitation a new one."""
+    job = get_job(db(), admin().tenant_id, job_id)
+    _users, units = inviting.resend(db(), job, admin().id)
     return _queued(job, units)
 
 

@@ -1,4 +1,5 @@
-"""GET /api/v1/users, GET /api/v1/users/<id>, POST /api/v1/users/<id>/reset-password and /unlock."""
+"""GET /api/v1/users, GET /api/v1/users/<id>, POST /api/v1/users/<id>/reset-password, /unlock and
+/resend-invitation."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ from typing import Any
 
 from flask import jsonify
 
+from shared.accounts import invitations
 from shared.dialer.users import get_user, list_users, reset_password, unlock_user, user_as_dict
+from shared.imports import inviting
+from shared.models import User
 from web.api import bp
-from web.clients import settings
+from web.clients import celery, settings
 from web.contract.routes import route
 from web.contract.schemas.users import TemporaryPassword, UserAnswer, UserPage, UsersQuery
 from web.database import db
 from web.security import admin
+from worker.slots import offer_slots
 
 
 @route(bp, "GET", "/users", query=UsersQuery, answer=UserPage)
@@ -26,9 +31,10 @@ def users_index(query: UsersQuery) -> Any:
         q=query.q or None,
         import_id=query.import_id,
     )
+    states = invitations.states_of(db(), [u.id for u in page.items])
     return jsonify(
         {
-            "items": [user_as_dict(u) for u in page.items],
+            "items": [user_as_dict(u, states.get(u.id)) for u in page.items],
             "total": page.total,
             "page": page.page,
             "per_page": page.per_page,
@@ -39,7 +45,12 @@ def users_index(query: UsersQuery) -> Any:
 @route(bp, "GET", "/users/<id:user_id>", answer=UserAnswer)
 def users_show(user_id: int) -> Any:
     """One user of the tenant."""
-    return jsonify(user_as_dict(get_user(db(), admin().tenant_id, user_id)))
+    return _answer(get_user(db(), admin().tenant_id, user_id))
+
+
+def _answer(user: User) -> Any:
+    state = invitations.states_of(db(), [user.id]).get(user.id)
+    return jsonify(user_as_dict(user, state))
 
 
 @route(bp, "POST", "/users/<id:user_id>/reset-password", answer=TemporaryPassword)
@@ -59,4 +70,18 @@ def users_unlock(user_id: int) -> Any:
     session = db()
     user = unlock_user(session, admin().tenant_id, admin().id, user_id)
     session.commit()
-    return jsonify(user_as_dict(user))
+    return _answer(user)
+
+
+@route(bp, "POST", "/users/<id:user_id>/resend-invitation", answer=UserAnswer, status=202, errors=(409,))
+def users_resend_invitation(user_id: int) -> Any:
+    """A new invitation email for a user who has not accepted theirs (the old link stops working).
+    409 no_invitations for a user without one waiting."""
+    session = db()
+    user = get_user(session, admin().tenant_id, user_id)
+    units = inviting.resend_to_user(session, admin().tenant_id, admin().id, user)
+    session.commit()
+    offer_slots(celery(), units)
+    answer = _answer(user)
+    answer.status_code = 202
+    return answer

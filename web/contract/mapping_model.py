@@ -152,6 +152,14 @@ def mapping_model(
             bool,
             Field(default=False, description="temporary passwords of digits only"),
         ),
+        "credentials": (
+            Literal["temporary_password", "invitation"],
+            Field(
+                default="temporary_password",
+                description="how the new users get their first password: a temporary one in success.csv,"
+                " or an emailed invitation to choose their own (API.md, Credentials by invitation)",
+            ),
+        ),
         HINTS_KEY: (Hints | None, None),
     }
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)

@@ -16,7 +16,7 @@ bp = Blueprint("pages", __name__)
 
 def init_app(app: Flask) -> None:
     """Register the pages."""
-    from web.pages import account, imports, login, users  # noqa: F401  (routes register on bp)
+    from web.pages import account, imports, invitation, login, users  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)
 

@@ -44,7 +44,7 @@ def _home(user: User) -> str:
     return url_for("pages.users_management") if is_admin(user) else url_for("pages.account")
 
 
-def _fingerprint(user: User) -> str:
+def fingerprint(user: User) -> str:
     # A password change (or an admin's reset) ends a login in progress.
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
@@ -59,7 +59,7 @@ def _pending() -> User | None:
     if (
         user is None
         or utcnow() - started > STEP_TIMEOUT
-        or state.get("pw") != _fingerprint(user)
+        or state.get("pw") != fingerprint(user)
         or user.locked_at
     ):
         session.pop("login", None)
@@ -72,7 +72,7 @@ def _restart() -> Response:
     return redirect(url_for("pages.login", expired=1))
 
 
-def _advance(user: User) -> Response:
+def advance(user: User) -> Response:
     """Go to the next step of the login, or finish it."""
     state = session["login"]
     step = login_flow.next_step(user, factor_done=bool(state.get("factor_done")))
@@ -134,11 +134,11 @@ def login() -> Any:
     session["login"] = {
         "user_id": user.id,
         "started": utcnow().isoformat(),
-        "pw": _fingerprint(user),
+        "pw": fingerprint(user),
         "factor_done": False,
         "next": safe_next(request.args.get("next")),
     }
-    return _advance(user)
+    return advance(user)
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -149,7 +149,7 @@ def login_code() -> Any:
     if user is None:
         return _restart()
     if login_flow.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.CODE:
-        return _advance(user)
+        return advance(user)
     method = login_flow.second_factor(user)
     context = {"method": method.value if method else "", "email": _masked(user.email)}
     if request.method == "GET":
@@ -163,7 +163,7 @@ def login_code() -> Any:
     login_flow.spend(db(), user, proof)
     db().commit()
     session["login"] = session["login"] | {"factor_done": True}
-    return _advance(user)
+    return advance(user)
 
 
 @bp.post("/login/code/resend")
@@ -175,7 +175,7 @@ def login_code_resend() -> Any:
         return _restart()
     if login_flow.second_factor(user) is AuthType.EMAIL_OTP:
         session["login"] = session["login"] | {"code_sent": False}
-    return _advance(user)
+    return advance(user)
 
 
 @bp.get("/login/code/status")
@@ -196,7 +196,7 @@ def login_enrol() -> Any:
     if user is None:
         return _restart()
     if login_flow.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.ENROL:
-        return _advance(user)
+        return advance(user)
     details = login_flow.enrolment_details(db(), settings(), user)
     db().commit()  # the secret stays the same until enrolment is done
     context = {"qr": totp.qr_svg(details["otpauth_uri"]), "secret": details["secret"], "user": user}
@@ -220,7 +220,7 @@ def login_enrol() -> Any:
 def login_continue() -> Any:
     """On to the next step after the recovery codes were shown."""
     user = _pending()
-    return _restart() if user is None else _advance(user)
+    return _restart() if user is None else advance(user)
 
 
 @bp.route("/login/password", methods=["GET", "POST"])
@@ -231,7 +231,7 @@ def login_password() -> Any:
     if user is None:
         return _restart()
     if login_flow.next_step(user, factor_done=bool(session["login"].get("factor_done"))) is not Step.PASSWORD:
-        return _advance(user)
+        return advance(user)
     context = {"min_length": login_flow.MIN_PASSWORD_LENGTH}
     if request.method == "GET":
         return render_template("login_password.html", **context)
@@ -243,8 +243,8 @@ def login_password() -> Any:
     except PasswordRejected as rejected:
         return render_template("login_password.html", error=rejected.message, **context), rejected.status
     db().commit()
-    session["login"] = session["login"] | {"pw": _fingerprint(user)}
-    return _advance(user)
+    session["login"] = session["login"] | {"pw": fingerprint(user)}
+    return advance(user)
 
 
 @bp.post("/logout")

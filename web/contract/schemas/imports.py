@@ -60,6 +60,16 @@ class ImportLinks(Answer):
     rows: str | None = Field(default=None, description="its rows, values and messages, once it ended")
 
 
+class InvitationCounts(Answer):
+    """The invitations of an import by invitation, each user's newest counted once."""
+
+    pending: Count = Field(description="waiting for their mail (a retry included)")
+    sent: Count = Field(description="mailed, not accepted yet, not expired")
+    failed: Count = Field(description="the mail server refused, or retries ran out")
+    accepted: Count
+    expired: Count = Field(description="sent, not accepted within INVITATION_HOURS")
+
+
 class ImportStatus(Answer):
     id: HexId
     status: JobStatus
@@ -91,6 +101,9 @@ class ImportStatus(Answer):
     regenerated: Count = Field(description="users holding the newest regenerated passwords")
     password_generation: Count = Field(description="how many times the passwords were regenerated")
     passwords_regenerated_at: datetime | None
+    invitations: InvitationCounts | None = Field(
+        default=None, description="only for an import with `credentials: invitation`"
+    )
     links: ImportLinks
 
 

@@ -54,6 +54,12 @@ UserAnswer = create_model(
     must_change_password=(bool, ...),
     created_at=(datetime, ...),
     import_id=(HexId | None, Field(description="the import that created the user")),
+    invitation=(
+        Literal["pending", "sent", "failed", "accepted", "expired"] | None,
+        Field(
+            default=None, description="the user's invitation (API.md, Credentials by invitation); null: none"
+        ),
+    ),
 )
 UserAnswer.__doc__ = "A user of the Users table (never its password)."
 
