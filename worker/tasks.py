@@ -484,17 +484,18 @@ def run_purge(
             budget -= count
             if count == 0:
                 break
-    # Credentials past their time: small tables, one statement each.
-    one(
-        lambda s, _n: (
-            purge_expired_tokens(s)
-            + page_sessions.purge_expired(s)
-            + one_time_codes.purge_expired(s)
-        ),
-        0,
-    )
-    with sessions.begin() as session:
-        ran_out = invitations.record_expired(session, PURGE_BATCH_ROWS)  # the audit says when links expired
+    # Credentials past their time: small tables, one statement each; links that ran out go in the audit.
+    ran_out: set[str] = set()
+
+    def credentials(session: Session, _limit: int) -> int:
+        ran_out.update(invitations.record_expired(session, PURGE_BATCH_ROWS))
+        return (
+            purge_expired_tokens(session)
+            + page_sessions.purge_expired(session)
+            + one_time_codes.purge_expired(session)
+        )
+
+    one(credentials, 0)
     changed = list(ran_out)
     if redis is not None and report.removed["row_data"] + report.removed["upload_contents"]:
         with sessions() as session:
