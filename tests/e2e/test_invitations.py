@@ -71,7 +71,7 @@ def accept(client, token: str, password: str = CHOSEN):
         data={
             "new_password": password,
             "confirm_password": password,
-            "csrf_token": csrf_token(client, "/login"),
+            "csrf_token": csrf_token(client, f"/invite/{token}"),
         },
     )
 
@@ -311,3 +311,47 @@ def _no_hold(mailbox):
     yield
     mailbox.release()
     mailbox.reject_address(None)
+
+
+def test_another_tenants_link_and_invitations_stay_theirs(imports, worker, mailbox, session, settings, app):
+    from shared.dialer.tenants import create_admin, create_tenant
+
+    seen = len(mailbox.messages)
+    done = imports.run(people("mine", 1), invited(imports))
+    wait_invitations(imports, done["id"], {"sent": 1})
+    token = token_in(mails_to(mailbox, "mine0@invite.example", seen)[0])
+    mine = session.scalar(select(User).where(User.username == "mine0"))
+    other = create_tenant(session, "other")
+    create_admin(session, settings, other, "boss", "boss@other.example", "Other-Pass-1")
+    session.commit()
+    theirs = {
+        "Authorization": "Bearer "
+        + imports.client.post(
+            "/api/v1/auth/token", json={"tenant": "other", "username": "boss", "password": "Other-Pass-1"}
+        ).get_json()["token"]
+    }
+    # Another tenant's admin can neither resend this import's nor this user's invitations.
+    assert (
+        imports.client.post(f"/api/v1/imports/{done['id']}/resend-invitations", headers=theirs).status_code
+        == 404
+    )
+    assert (
+        imports.client.post(f"/api/v1/users/{mine.id}/resend-invitation", headers=theirs).status_code == 404
+    )
+    # The link opened in a browser logged in to the other workspace names its own workspace and user,
+    # and using it logs that browser in as the invited user, never as the one logged in before.
+    browser = app.test_client()
+    form = {
+        "tenant": "other",
+        "username": "boss",
+        "password": "Other-Pass-1",
+        "csrf_token": csrf_token(browser),
+    }
+    assert browser.post("/login", data=form).headers["Location"].endswith("/users")
+    assert "boss" in browser.get("/users").get_data(as_text=True)
+    page = browser.get(f"/invite/{token}").get_data(as_text=True)
+    assert "mine0" in page and "demo" in page and "boss" not in page
+    resp = accept(browser, token)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/account")
+    account = browser.get("/account").get_data(as_text=True)
+    assert "mine0" in account and "boss" not in account
