@@ -19,6 +19,8 @@ figure of issue 11 beside its reference measured in the same run:
             (scripts/bench_metrics.py)
   claims, scaling, recovery   the scheduler as the platform grows, on PostgreSQL (scripts/bench_claims.py)
   retention the purge of 50,000 imports past retention on PostgreSQL (scripts/bench_retention.py)
+  invitations  a 500-row import by invitation until the SMTP server has all 500 mails, against one with
+            temporary passwords; mails per second (scripts/bench_invitations.py)
 
 Usage: python -m scripts.bench [--only fair,single,...] [--workers 2] [--explain]
 Prints figures; asserts nothing. Production argon2 parameters unless ARGON2_* say otherwise.
@@ -55,10 +57,21 @@ from shared.settings import PROJECT_ROOT, Settings
 
 ADMIN_PASSWORD = "Bench-Admin-Pass-1"
 SCENARIOS = (
-    "fair", "single", "batch", "redis", "postgres", "status", "streams", "metrics", "retention",
-    *bench_tenant_scale.SCENARIOS, *bench_claims.SCENARIOS,
+    "fair",
+    "single",
+    "batch",
+    "redis",
+    "postgres",
+    "status",
+    "streams",
+    "metrics",
+    "retention",
+    "invitations",
+    *bench_tenant_scale.SCENARIOS,
+    *bench_claims.SCENARIOS,
 )
-ON_POSTGRES = ("postgres", "retention")  # each starts a stack of its own on BENCH_POSTGRES_URL
+# Each starts a stack of its own on BENCH_POSTGRES_URL (invitations one on SQLite first, too).
+ON_POSTGRES = ("postgres", "retention", "invitations")
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/bench")
 
 
@@ -127,8 +140,12 @@ class Api:
             raise RuntimeError(f"{method} {path} -> {response.status} {data[:300]!r}")
         return json.loads(data) if data else None
 
-    def start(self, data: bytes) -> str:
-        """Upload a file and start its import; returns the job id."""
+    def start(self, data: bytes, mapping: dict[str, Any] | None = None) -> str:
+        """Upload a file and start its import (`mapping` added to the usual one); returns the job id."""
+        return self.begin(self.upload(data), mapping)
+
+    def upload(self, data: bytes) -> str:
+        """Upload a file; returns the upload id."""
         boundary = uuid.uuid4().hex
         form = (
             (
@@ -139,6 +156,10 @@ class Api:
             + f"\r\n--{boundary}--\r\n".encode()
         )
         up = self.call("POST", "/api/v1/uploads", raw=form, ctype=f"multipart/form-data; boundary={boundary}")
+        return up["upload_id"]
+
+    def begin(self, upload_id: str, extra: dict[str, Any] | None = None) -> str:
+        """POST /imports for an upload, with the usual mapping and `extra` added; returns the job id."""
         mapping = {
             "username": {"column": "Username"},
             "email": {"column": "Email"},
@@ -146,8 +167,8 @@ class Api:
             "role": {"value": self.role},
             "first_name": {"column": "First Name"},
             "last_name": {"column": "Last Name"},
-        }
-        return self.call("POST", "/api/v1/imports", {"upload_id": up["upload_id"], "mapping": mapping})["id"]
+        } | (extra or {})
+        return self.call("POST", "/api/v1/imports", {"upload_id": upload_id, "mapping": mapping})["id"]
 
     def wait(self, job_id: str, poll: float = 0.25) -> dict[str, Any]:
         """The final status, read from the job's event stream (no busy polling)."""
@@ -534,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
         from scripts.bench_retention import bench_retention  # it imports this module
 
         print(bench_retention(args.workers), flush=True)
+    if "invitations" in chosen:
+        from scripts.bench_invitations import bench_invitations  # it imports this module
+
+        print(bench_invitations(args.workers), flush=True)
     return 0
 
 
