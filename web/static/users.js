@@ -119,11 +119,9 @@
           button.disabled = false;
           return;
         }
-        const state = button.closest("tr").querySelector(".invitation-state");
-        const badge = document.createElement("span");
-        badge.className = "status status-invitation-" + result.data.invitation;
+        const badge = button.closest("tr").querySelector(".invitation-state");
+        badge.className = "status status-invitation-" + result.data.invitation + " invitation-state";
         badge.textContent = result.data.invitation;  // pending: the new mail is on its way
-        state.replaceChildren(badge);
         button.textContent = "Resent";
       });
       button.disabled = false;  // shipped disabled until this handler is bound
