@@ -20,6 +20,7 @@ from shared.accounts.tokens import revoke_user_tokens
 from shared.audit import record
 from shared.errors import Conflict
 from shared.imports.creation import ChunkWork, Secret
+from shared.imports.inviting import invites
 from shared.imports.jobs import destroy_passwords, get_job, lock_job_row
 from shared.imports.retention import row_data_expired
 from shared.imports.undo import queue_chunks, remaining_users
@@ -34,6 +35,9 @@ def _refusal(job: ImportJob) -> str | None:
     """Why the import's passwords cannot be regenerated now, or None."""
     if job.dry_run:
         return "A validation created no users; there are no passwords to regenerate."
+    # Its success.csv lists invitation states only: new passwords would be set and never shown.
+    if invites(job):
+        return "This import emailed invitations instead of passwords: resend the invitations instead."
     if job.status in ACTIVE_STATES:
         return "The import is still running; regenerate its passwords once it has ended."
     if job.status == JobStatus.UNDOING:

@@ -192,6 +192,32 @@ def test_temporary_password_imports_have_no_invitations(imports, worker):
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "no_invitations"
 
 
+def test_a_users_resend_shows_in_the_status_at_once_and_there_are_no_passwords_to_regenerate(
+    imports, worker, mailbox, session
+):
+    seen = len(mailbox.messages)
+    done = imports.run(people("one", 2), invited(imports))
+    wait_invitations(imports, done["id"], {"sent": 2, "pending": 0})
+    # Its success.csv shows no passwords: new ones would be set and never shown.
+    regenerated = imports.post(done["id"], "regenerate-passwords")
+    assert regenerated.status_code == 409, regenerated.get_json()
+    assert regenerated.get_json()["error"]["code"] == "regenerate_not_allowed"
+    user = session.scalar(select(User).where(User.username == "one1"))
+    mailbox.hold("one1@invite.example")
+    resp = imports.client.post(f"/api/v1/users/{user.id}/resend-invitation", headers=imports.auth)
+    assert resp.status_code == 202 and resp.get_json()["invitation"] == "pending", resp.get_json()
+    mailbox.wait_held()
+    # The stored status had settled with nothing on its way: the resend tells its readers at once.
+    counts = imports.status(done["id"])["invitations"]
+    assert (counts["pending"], counts["sent"]) == (1, 1), counts
+    mailbox.release()
+    wait_invitations(imports, done["id"], {"sent": 2, "pending": 0})
+    mails = mails_to(mailbox, "one1@invite.example", seen)
+    assert len(mails) == 2
+    for message in mails:
+        token_in(message)
+
+
 def test_undo_and_password_reset_void_the_links(imports, worker, mailbox, session, app):
     seen = len(mailbox.messages)
     done = imports.run(people("void", 2), invited(imports))

@@ -56,8 +56,8 @@ def undo_import(job_id: str) -> Any:
     errors=(409,),
     description="Each user must change it at the next login; their sessions and tokens end; success.csv "
     "serves the new ones once `regenerating` is false. 409 regenerate_not_allowed while the import or an "
-    "undo runs, after an undo, during another regeneration, when none of its users exists, or once its row "
-    "data expired.",
+    "undo runs, after an undo, during another regeneration, when none of its users exists, once its row "
+    "data expired, or for an import by invitation.",
 )
 def regenerate_passwords(job_id: str) -> Any:
     """New temporary passwords for every user of the import that still exists."""

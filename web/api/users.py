@@ -10,8 +10,9 @@ from flask import jsonify
 from shared.accounts import invitations
 from shared.dialer.users import get_user, list_users, reset_password, unlock_user, user_as_dict
 from shared.imports import inviting
-from shared.models import User
+from shared.models import ImportJob, User
 from web.api import bp
+from web.api.imports import publish_status
 from web.clients import celery, settings
 from web.contract.routes import route
 from web.contract.schemas.users import TemporaryPassword, UserAnswer, UserPage, UsersQuery
@@ -81,6 +82,11 @@ def users_resend_invitation(user_id: int) -> Any:
     user = get_user(session, admin().tenant_id, user_id)
     units = inviting.resend_to_user(session, admin().tenant_id, admin().id, user)
     session.commit()
+    # The import's status counts this mail pending now: its readers (and a settled stored status) hear so.
+    renewed = invitations.current(session, user.id)
+    job = session.get(ImportJob, renewed.job_id) if renewed and renewed.job_id else None
+    if job is not None:
+        publish_status(job)
     offer_slots(celery(), units)
     answer = _answer(user)
     answer.status_code = 202

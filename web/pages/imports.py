@@ -8,6 +8,7 @@ from flask import render_template
 
 from shared.dialer.reference import KINDS
 from shared.files.uploads import get_upload
+from shared.imports import inviting
 from shared.imports.jobs import get_job
 from shared.imports.retention import row_data_expired
 from shared.mapping.fields import FIELDS
@@ -35,6 +36,7 @@ def mapping_page(upload_id: str) -> Any:
         upload=get_upload(db(), admin().tenant_id, upload_id),
         fields=FIELDS,
         entity_kinds={model: kind for kind, model in KINDS.items()},
+        invitation_hours=settings().invitation_hours,
     )
 
 
@@ -44,9 +46,12 @@ def import_page(import_id: str) -> Any:
     """Progress and Upload Result of one import; reloading it just reads the job again."""
     job = get_job(db(), admin().tenant_id, import_id)
     cfg = settings()
+    invites = inviting.invites(job) and not job.dry_run
     return render_template(
         "import.html",
         job=job,
+        invites=invites,
+        invitation_failures=inviting.failures(db(), job.id) if invites else [],
         upload=job.upload,
         undo_window_hours=cfg.undo_window_hours,
         row_data_expired=row_data_expired(job),

@@ -9,6 +9,7 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from shared.accounts.auth_types import CONCRETE, LABELS, AuthType, effective_auth_type
+from shared.accounts.invitations import states_of
 from shared.audit import list_events
 from shared.dialer.reference import KINDS, list_entities, set_role_auth_default
 from shared.dialer.users import MAX_PER_PAGE, list_users
@@ -57,6 +58,7 @@ def _users_tab() -> dict[str, Any]:
     return {
         "fields": FIELDS,
         "users": page.items,
+        "invitations": states_of(db(), [user.id for user in page.items]),  # one query for the page
         "total": page.total,
         "page": page_no,
         "pages": pages,

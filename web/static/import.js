@@ -14,8 +14,10 @@
     undoing: "Undoing: removing the users of this import…",
     undone: "Undone: the users of this import were removed.",
   };
-  // Nothing moves the status on by itself any more (an undo or a regeneration may start it again).
-  const settled = (status) => FINAL.includes(status.status) && !status.regenerating;
+  // Nothing moves the status on by itself any more (an undo, a regeneration or a resend may start it
+  // again); invitation mails still on their way move it on (as shared/imports/progress.py: settled).
+  const mailing = (status) => ((status.invitations || {}).pending || 0) > 0;
+  const settled = (status) => FINAL.includes(status.status) && !status.regenerating && !mailing(status);
 
   const $ = (id) => document.getElementById(id);
   let page, importId, dryRun, source = null, pollTimer = null, finished = false, focused = false;
@@ -131,6 +133,8 @@
 
   async function proceed() {
     if (dryRun) { window.location.assign(page.dataset.mappingUrl); return; }
+    // An import by invitation kept no password: there is nothing to acknowledge (and destroy).
+    if (page.dataset.credentials === "invitation") { window.location.assign(page.dataset.usersUrl); return; }
     const button = $("continue");
     button.disabled = true;
     const result = await api("POST", "/api/v1/imports/" + encodeURIComponent(importId) + "/acknowledge");

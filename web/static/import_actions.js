@@ -1,11 +1,14 @@
 /* Import page: Regenerate passwords and Undo import (each confirmed in a dialog that names how many users),
-   and the chain of retries. Follows the status that import.js reads; buttons ship disabled until bound. */
+   an import by invitation's counts and Resend invitations, and the chain of retries. Follows the status that import.js reads; buttons ship disabled until bound. */
 (function () {
   "use strict";
   const { api, el, errorMessage, show } = window.Dialer;
   const ENDED = ["succeeded", "failed", "cancelled"];
   const $ = (id) => document.getElementById(id);
-  let importId = null, current = null;
+  const STATES = ["pending", "sent", "failed", "accepted", "expired"];
+  const FAILURES_LISTED = 100;  // at most this many failures are listed (shared/imports/inviting.py: failures)
+  const invites = Boolean(document.getElementById("invitations"));
+  let importId = null, current = null, resent = null;
 
   function importUrl(id) { return "/imports/" + encodeURIComponent(id); }
 
@@ -29,7 +32,8 @@
     show($("manage"), (ended && (status.created || 0) > 0) || status.status === "undoing" || status.status === "undone");
     // Regenerate: an ended import with users; the line says how far a regeneration got.
     // Its row data expired: success.csv would have no usernames, so reset passwords on the Users page.
-    show($("regenerate-action"), ended && (status.created || 0) > 0 && !status.row_data_expired);
+    // An import by invitation has no temporary passwords to regenerate: its users get new links instead.
+    show($("regenerate-action"), ended && (status.created || 0) > 0 && !status.row_data_expired && !invites);
     $("regenerate").disabled = acting;
     let regenerated = "";
     if (status.regenerating) {
@@ -60,6 +64,63 @@
     $("manage-error").textContent = own ? status.error : "";
     show($("manage-error"), Boolean(own));
     chain(status);
+    if (invites) invitationsOf(status);
+  }
+
+  /* How many users of the import have an invitation not accepted yet: whom a resend mails. */
+  function waiting(counts) {
+    return (counts.pending || 0) + (counts.sent || 0) + (counts.failed || 0) + (counts.expired || 0);
+  }
+
+  function invitationsOf(status) {
+    const counts = status.invitations;
+    if (!counts) return;  // a status published mid-import has none yet
+    const total = waiting(counts) + (counts.accepted || 0);
+    show($("invitations"), total > 0);
+    STATES.forEach((state) => { $("invitations-" + state).textContent = counts[state] || 0; });
+    show($("invitations-pending-item"), (counts.pending || 0) > 0);
+    let line = "";
+    const chosen = counts.accepted + " of " + total + " users have chosen their password.";
+    if (counts.pending > 0) line = "Sending the invitations: " + counts.pending + " on their way…";
+    else if (resent !== null) line = "New invitations went to " + resent + " user" + (resent === 1 ? "" : "s") + "; " + chosen;
+    else if (total > 0) line = chosen;
+    $("invitations-status").textContent = line;
+    // The failures' reasons were read with the page: say when they no longer match the count.
+    const listed = Number($("invitation-failures").dataset.count);
+    const failed = counts.failed || 0;
+    show($("failures-changed"), failed !== listed && !(listed >= FAILURES_LISTED && failed >= listed));
+    // A resend is for an ended import with someone left to accept, once the mails on their way went.
+    const ended = ENDED.includes(status.status);
+    show($("resend-action"), ended && waiting(counts) > 0);
+    $("resend-invitations").disabled = counts.pending > 0;
+  }
+
+  function bindResend() {
+    const opener = $("resend-invitations"), dialog = $("resend-dialog"), go = $("resend-go");
+    const errorBox = dialog.querySelector("[role=alert]");
+    opener.addEventListener("click", function () {
+      const counts = (current && current.invitations) || {};
+      $("resend-count").textContent = String(waiting(counts) - (counts.pending || 0));
+      show(errorBox, false);
+      go.disabled = false;
+      dialog.showModal();
+      go.focus();
+    });
+    go.addEventListener("click", async function () {
+      go.disabled = true;
+      const result = await api("POST", "/api/v1/imports/" + encodeURIComponent(importId) + "/resend-invitations");
+      if (!result.ok) {
+        errorBox.textContent = errorMessage(result);
+        show(errorBox, true);
+        return;
+      }
+      dialog.close();
+      resent = (result.data.invitations || {}).pending || 0;  // the users just invited again
+      update(result.data);
+      window.DialerImport.follow();  // the new mails' counts come as the workers send them
+    });
+    dialog.addEventListener("close", () => opener.focus());
+    opener.disabled = false;  // shipped disabled until bound
   }
 
   function chain(status) {
@@ -116,6 +177,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     importId = $("import-page").dataset.importId;
+    if (invites) bindResend();
     confirmAction($("regenerate"), $("regenerate-dialog"), $("regenerate-count"), $("regenerate-go"),
       "/regenerate-passwords", null);
     confirmAction($("undo"), $("undo-dialog"), $("undo-count"), $("undo-go"), "/undo",

@@ -18,7 +18,7 @@
     "security.allowed_networks": "Allowed IP networks", "security.session_timeout_minutes": "Session timeout",
     "security.force_password_change": "Force password change at first login",
     "security.lock_after_failed_logins": "Lock after N failed logins",
-    digits_only_passwords: "Digits-only passwords",
+    digits_only_passwords: "Digits-only passwords", credentials: "How new users get their first password",
   }, Object.fromEntries(FIELDS.map((f) => [f.key, f.label])));
   // Where each mapping key's control is, for the summary's links.
   const CONTROLS = Object.assign({
@@ -26,7 +26,7 @@
     "sip.uri": "sip-uri", auth_type: "auth-default", security: "security-toggle",
     "security.allowed_networks": "sec-networks", "security.session_timeout_minutes": "sec-timeout",
     "security.force_password_change": "sec-force", "security.lock_after_failed_logins": "sec-lock",
-    digits_only_passwords: "digits-only",
+    digits_only_passwords: "digits-only", credentials: "credentials-temporary_password",
   }, Object.fromEntries(FIELDS.map((f) => [f.key, "map-" + f.key])));
 
   const $ = (id) => document.getElementById(id);
@@ -122,6 +122,9 @@
       $("sec-force").checked = sec.force_password_change !== false;
     }
     $("digits-only").checked = mapping.digits_only_passwords === true;
+    // A mapping saved before the choice existed gave temporary passwords (the API's default).
+    const credentials = $("credentials-" + (mapping.credentials || "temporary_password"));
+    if (credentials) credentials.checked = true;
     syncSip();
     syncSecurity();
   }
@@ -172,6 +175,7 @@
       mapping.security = null;
     }
     mapping.digits_only_passwords = $("digits-only").checked;
+    mapping.credentials = document.querySelector('input[name="credentials"]:checked').value;
     return mapping;
   }
 

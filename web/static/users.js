@@ -101,3 +101,30 @@
     });
   });
 })();
+
+/* Users tab: Resend emails a user who has not accepted their invitation a new link (the old one stops working). */
+(function () {
+  "use strict";
+  const { api, errorMessage, show } = window.Dialer;
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const errorBox = document.getElementById("users-error");
+    document.querySelectorAll(".resend-invitation").forEach(function (button) {
+      button.addEventListener("click", async function () {
+        button.disabled = true;
+        const result = await api("POST", "/api/v1/users/" + encodeURIComponent(button.dataset.userId) + "/resend-invitation");
+        if (!result.ok) {
+          errorBox.textContent = errorMessage(result);
+          show(errorBox, true);
+          button.disabled = false;
+          return;
+        }
+        const badge = button.closest("tr").querySelector(".invitation-state");
+        badge.className = "status status-invitation-" + result.data.invitation + " invitation-state";
+        badge.textContent = result.data.invitation;  // pending: the new mail is on its way
+        button.textContent = "Resent";
+      });
+      button.disabled = false;  // shipped disabled until this handler is bound
+    });
+  });
+})();

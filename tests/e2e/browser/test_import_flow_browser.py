@@ -102,6 +102,7 @@ def test_csv_import_from_upload_to_users_table(page, ui, live_worker, sessions, 
             "auth_type": "default",
             "security": None,
             "digits_only_passwords": False,
+            "credentials": "temporary_password",  # the mapping page's default
         }
 
     job_id = import_id_of(page)
