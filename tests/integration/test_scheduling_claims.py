@@ -141,3 +141,32 @@ def test_undo_and_regeneration_units_are_claimed_only_while_their_job_wants_them
         scheduling.sweep(s, STALE)  # nothing is wanted any more: every unit is closed
     statuses = set(session.scalars(select(WorkItem.status).where(WorkItem.job_id == job.id)))
     assert statuses == {WorkStatus.DONE}
+
+
+def test_a_unit_is_claimed_exactly_while_its_job_wants_it_on_either_database(session, sessions):
+    """PostgreSQL claims in the function claim_work (migration 0013), which spells again which units a
+    job wants; SQLite runs scheduling._wanted. Every kind against every state: both say the same."""
+    demo = session.scalar(select(Tenant).where(Tenant.slug == "demo"))
+    cases = []
+    for kind in WorkKind:
+        for status in ("queued", "running", "succeeded", "undoing", "undone"):
+            for regenerating in (False, True):
+                job = _job(session, demo, chunks=0)
+                job.status, job.regenerating = status, regenerating
+                session.flush()
+                scheduling.add_work(session, job, kind, 0, 1)
+                cases.append((job.id, kind))
+    session.commit()
+    wanted = {
+        (job_id, WorkKind(kind))
+        for job_id, kind in session.execute(
+            select(WorkItem.job_id, WorkItem.kind)
+            .join(ImportJob, ImportJob.id == WorkItem.job_id)
+            .where(scheduling._wanted())
+        )
+    }
+    assert 0 < len(wanted) < len(cases)
+    claimed = set()
+    while (claim := _claim(sessions, f"w{len(claimed)}")) is not None:
+        claimed.add((claim.job_id, claim.kind))
+    assert claimed == wanted

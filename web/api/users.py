@@ -60,6 +60,7 @@ def users_reset_password(user_id: int) -> Any:
     session = db()
     password = reset_password(session, settings(), admin().tenant_id, admin().id, user_id)
     session.commit()
+    _publish_import_of(session.get(User, user_id))  # an invitation it voided leaves the counts
     response = jsonify({"temporary_password": password})
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -74,6 +75,14 @@ def users_unlock(user_id: int) -> Any:
     return _answer(user)
 
 
+def _publish_import_of(user: User | None) -> None:
+    """The user's invitation changed: the readers of its import's status (and a settled stored status)
+    hear so."""
+    job = db().get(ImportJob, user.import_id) if user is not None and user.import_id else None
+    if job is not None and inviting.invites(job):
+        publish_status(job)
+
+
 @route(bp, "POST", "/users/<id:user_id>/resend-invitation", answer=UserAnswer, status=202, errors=(409,))
 def users_resend_invitation(user_id: int) -> Any:
     """A new invitation email for a user who has not accepted theirs (the old link stops working).
@@ -82,11 +91,7 @@ def users_resend_invitation(user_id: int) -> Any:
     user = get_user(session, admin().tenant_id, user_id)
     units = inviting.resend_to_user(session, admin().tenant_id, admin().id, user)
     session.commit()
-    # The import's status counts this mail pending now: its readers (and a settled stored status) hear so.
-    renewed = invitations.current(session, user.id)
-    job = session.get(ImportJob, renewed.job_id) if renewed and renewed.job_id else None
-    if job is not None:
-        publish_status(job)
+    _publish_import_of(user)  # the import's status counts this mail pending now
     offer_slots(celery(), units)
     answer = _answer(user)
     answer.status_code = 202
