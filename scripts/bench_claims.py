@@ -230,7 +230,9 @@ def _units_per_second(url: str, workers: int, files: int) -> tuple[float, int, f
             took = time.perf_counter() - start
             assert sum(f["created"] for f in finals) == 500 * files, finals
             log = (service.log_dir / "worker.log").read_text()
-            units = sum(log.count(f"claimed job={job}") for job in jobs)  # as the worker logged them
+            # As the worker logged them: "claimed kind=... node=..." with the unit's job among its fields.
+            claims = [line for line in log.splitlines() if "claimed kind=" in line]
+            units = sum(1 for line in claims for job in jobs if f"job={job}" in line)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -310,7 +312,11 @@ def bench_recovery(url: str, workers: int) -> str:
             time.sleep(0.05)
         answering = time.time()
         # The chunks in flight commit anyway; progress resumes when a unit is claimed after Redis is back.
+        deadline = time.monotonic() + 120
         while (claimed := _first_claim_after(log.read_text(), answering)) is None:
+            if time.monotonic() > deadline:
+                claimed = float("inf")  # shown as "inf s": no claim within two minutes
+                break
             time.sleep(0.1)
         finals = [api.wait(job) for job in jobs]
     return (
@@ -324,7 +330,9 @@ def bench_recovery(url: str, workers: int) -> str:
 
 def _first_claim_after(log: str, moment: float) -> float | None:
     """When the worker's log first says it claimed a unit after `moment` (epoch seconds, UTC log stamps)."""
-    for stamp in re.findall(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/\S+\] claimed ", log, re.M):
+    # LOG_FORMAT=text: "2026-12-02 05:24:47,545 INFO worker.tasks claimed kind=create ..."
+    line = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO worker\.tasks claimed ", re.M)
+    for stamp in line.findall(log):
         when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
         if when > moment:
             return when
