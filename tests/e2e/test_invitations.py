@@ -240,6 +240,14 @@ def test_smtp_down_the_import_succeeds_and_the_retry_delivers_once(imports, work
     with mailbox.down():
         done = imports.run(people("down", 3), invited(imports))
         assert done["status"] == "succeeded"
+        mine = select(Invitation.last_error).where(Invitation.job_id == done["id"])
+
+        def all_refused() -> bool:
+            session.expire_all()
+            return [bool(e) for e in session.scalars(mine)] == [True] * 3
+
+        wait_until(all_refused)  # each was tried, and found no server
+        assert all("could not be reached" in e for e in session.scalars(mine))
         status = wait_invitations(imports, done["id"], {"pending": 3})
         assert status["invitations"]["sent"] == 0
     # The server is back: the retry (SMTP_RETRY_SECONDS, doubled) delivers each mail once.
@@ -247,10 +255,11 @@ def test_smtp_down_the_import_succeeds_and_the_retry_delivers_once(imports, work
     for i in range(3):
         assert len(mails_to(mailbox, f"down{i}@invite.example", seen)) == 1
     # A refusal (451) is retried; a lasting one (550) fails with the server's reason.
-    seen = len(mailbox.messages)
+    seen, refused = len(mailbox.messages), mailbox.refused
     mailbox.refuse_next(1)
     again = imports.run(people("busy", 2), invited(imports))
     wait_invitations(imports, again["id"], {"sent": 2, "pending": 0}, timeout=90)
+    assert mailbox.refused == refused + 1  # the first was answered 451, and went through on its retry
     assert sorted(m["To"] for m in mailbox.messages[seen:]) == [
         "busy0@invite.example",
         "busy1@invite.example",
