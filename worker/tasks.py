@@ -217,15 +217,16 @@ def run_invitations(
                 client = client or mail.connect(settings)
                 client.send_message(mail.build_message(settings, letter))
             except SMTP_TROUBLE as exc:
+                lasting, reason = _lasting(exc), _reason(exc)
                 with sessions.begin() as session:
-                    inviting.mark_refused(session, settings, invitation_id, _reason(exc), _lasting(exc))
+                    inviting.mark_refused(session, settings, invitation_id, reason, lasting)
+                    if not lasting:  # the server is away or busy: the rest wait for the retry too
+                        inviting.postpone(session, settings, waiting[index + 1 :], reason)
                 done.refused += 1
                 log.warning(
                     "invitation mail refused invitation=%d error=%s", invitation_id, type(exc).__name__
                 )
-                if not _lasting(exc):  # the server is away or busy: the rest wait for the retry too
-                    with sessions.begin() as session:
-                        inviting.postpone(session, settings, waiting[index + 1 :], _reason(exc))
+                if not lasting:
                     break
                 continue
             with sessions.begin() as session:

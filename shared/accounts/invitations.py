@@ -13,6 +13,7 @@ import hashlib
 import html
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.accounts import login_flow
+from shared.accounts.passwords import PASSWORDLESS
 from shared.audit import record
 from shared.errors import DomainError
 from shared.mail import Letter
@@ -28,9 +30,8 @@ from shared.models import Invitation, InvitationState, User, utcnow
 from shared.settings import Settings
 from shared.timestamps import aware
 
-# What the account has instead of a password hash until the invitation is accepted: argon2 never
-# verifies it, so no password logs the user in (shared/accounts/tokens.py also spends a dummy hash's time).
-NO_PASSWORD = "!invited"
+# What the account has instead of a password hash until the invitation is accepted.
+NO_PASSWORD = PASSWORDLESS
 # secrets.token_urlsafe(32): 43 URL-safe characters. Anything else is refused before any look-up.
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 OPEN = (InvitationState.PENDING, InvitationState.SENDING, InvitationState.SENT, InvitationState.FAILED)
@@ -98,23 +99,34 @@ def shown_state(invitation: Invitation, now: datetime | None = None) -> str:
     return invitation.state.value
 
 
-def invite(session: Session, user: User, job_id: str | None, chunk: int) -> Invitation:
-    """A new invitation for the user, waiting for its mail; the user's open ones are void from now."""
-    void_for_user(session, user.id)
-    invitation = Invitation(
-        tenant_id=user.tenant_id, user_id=user.id, job_id=job_id, chunk=chunk, state=InvitationState.PENDING,
-        attempts=0, created_at=utcnow(),
-    )  # fmt: skip
-    session.add(invitation)
-    return invitation
+def invite(
+    session: Session, users: Sequence[tuple[User, int]], job_id: str | None, fresh: bool = False
+) -> None:
+    """A new invitation for each (user, chunk), waiting for its mail; the users' open ones are void from
+    now (one statement; none to void for `fresh` users, created just now)."""
+    if not fresh:
+        void_for_users(session, [user.id for user, _chunk in users])
+    now = utcnow()
+    session.add_all(
+        Invitation(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            job_id=job_id,
+            chunk=chunk,
+            state=InvitationState.PENDING,
+            attempts=0,
+            created_at=now,
+        )
+        for user, chunk in users
+    )
 
 
-def void_for_user(session: Session, user_id: int) -> int:
-    """Void the user's invitations not accepted yet (a resend, a password reset); returns how many."""
+def void_for_users(session: Session, user_ids: list[int]) -> int:
+    """Void the users' invitations not accepted yet (a resend, a password reset); returns how many."""
     return (
         session.execute(
             update(Invitation)
-            .where(Invitation.user_id == user_id, Invitation.state.in_(OPEN))
+            .where(Invitation.user_id.in_(user_ids), Invitation.state.in_(OPEN))
             .values(state=InvitationState.VOID, next_attempt_at=None)
             .execution_options(synchronize_session=False)
         ).rowcount

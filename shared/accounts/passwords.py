@@ -15,6 +15,9 @@ from shared.settings import Settings
 
 # Letters, digits and a few symbols without look-alikes (no O/0, l/1/I, quotes or spaces).
 ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "O0oIl1") + "#%+=?!*-"
+# A password hash of an account that has no password (invited, not accepted yet): argon2 never verifies
+# it, so no password opens the account.
+PASSWORDLESS = "!invited"
 PASSWORD_LENGTH = 12
 DIGITS_LENGTH = 10
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from shared.accounts.access_stamp import NEUTRAL
 from shared.accounts.page_sessions import idle_minutes, touch_due, touch_interval
-from shared.accounts.passwords import hash_password, verify_password
+from shared.accounts.passwords import PASSWORDLESS, hash_password, verify_password
 from shared.audit import record
 from shared.models import MANAGE_USERS, ApiToken, Role, Tenant, User, utcnow
 from shared.settings import Settings
@@ -42,7 +42,7 @@ def find_user(session: Session, tenant_slug: str, username: str) -> User | None:
 
 def password_matches(settings: Settings, user: User | None, password: str) -> bool:
     """Whether the password is the user's; an unknown user costs the same time and never matches."""
-    if user is None or user.password_hash.startswith("!"):  # unknown, or invited: no password yet
+    if user is None or user.password_hash == PASSWORDLESS:  # unknown, or no password yet: the same time
         verify_password(settings, _dummy_hash(settings), password)
         return False
     return verify_password(settings, user.password_hash, password)

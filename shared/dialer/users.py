@@ -159,7 +159,7 @@ def reset_password(
     password = generate_password(user.digits_only_password)
     user.password_hash = hash_password(settings, password)
     user.must_change_password = True
-    invitations.void_for_user(session, user.id)  # the temporary password replaces an open invitation
+    invitations.void_for_users(session, [user.id])  # the temporary password replaces an open invitation
     lockout.unlock(session, user, actor_id)
     page_sessions.end_for_user(session, user.id)
     revoke_user_tokens(session, user.id)

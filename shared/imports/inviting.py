@@ -14,6 +14,7 @@ server's reason.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,8 +61,7 @@ def queue_chunk(session: Session, job: ImportJob, chunk: int, users: list[User])
     """Invitations for a chunk's new users and the unit that mails them (in the creating transaction)."""
     if not users:
         return
-    for user in users:
-        invitations.invite(session, user, job.id, chunk)
+    invitations.invite(session, [(user, chunk) for user in users], job.id, fresh=True)
     _queue_unit(session, job, chunk, len(users))
 
 
@@ -270,38 +270,34 @@ def resend(session: Session, job: ImportJob, actor_id: int | None) -> tuple[int,
     """New links for the import's users who have not accepted yet (the old links stop working); returns
     the users invited again and the units queued. 409 no_invitations when the import used temporary
     passwords (or is running, or was undone)."""
-    tenant_id = job.tenant_id
     reason = _refusal(job)
     if reason:
         raise Conflict(CODE, reason)
-    accepted = select(Invitation.user_id).where(
-        Invitation.job_id == job.id, Invitation.state == InvitationState.ACCEPTED
-    )
-    users = session.execute(
-        select(User, ImportRow.chunk)
-        .join(ImportRow, ImportRow.user_id == User.id)
-        .where(
-            ImportRow.job_id == job.id,
-            ImportRow.status == RowStatus.CREATED,
-            User.id.not_in(accepted),
-            User.password_hash == invitations.NO_PASSWORD,
+    # Those who accepted have a password of their own: the others are still waiting for one.
+    users = [
+        (user, chunk or 0)
+        for user, chunk in session.execute(
+            select(User, ImportRow.chunk)
+            .join(ImportRow, ImportRow.user_id == User.id)
+            .where(
+                ImportRow.job_id == job.id,
+                ImportRow.status == RowStatus.CREATED,
+                User.password_hash == invitations.NO_PASSWORD,
+            )
+            .order_by(ImportRow.row_number)
         )
-        .order_by(ImportRow.row_number)
-    ).all()
-    by_chunk: dict[int, list[User]] = {}
-    for user, chunk in users:
-        by_chunk.setdefault(chunk or 0, []).append(user)
-        invitations.invite(session, user, job.id, chunk or 0)
+    ]
+    invitations.invite(session, users, job.id)
     session.flush()
-    units = sum(_queue_unit(session, job, chunk, len(chunk_users)) for chunk, chunk_users in by_chunk.items())
+    per_chunk = Counter(chunk for _user, chunk in users)
+    units = sum(_queue_unit(session, job, chunk, rows) for chunk, rows in per_chunk.items())
     for user, _chunk in users:
-        record(session, tenant_id, actor_id, "invitation.resent", str(user.id),
-               {"username": user.username, "import": job.id})  # fmt: skip
+        _resent(session, actor_id, job, user)
     log.info("invitations resent job=%s users=%d units=%d", job.id, len(users), units)
     return len(users), units
 
 
-def resend_to_user(session: Session, tenant_id: int, actor_id: int | None, user: User) -> int:
+def resend_to_user(session: Session, actor_id: int | None, user: User) -> int:
     """A new link for one user who has not accepted yet; returns the units queued (0 or 1)."""
     current = invitations.current(session, user.id)
     if current is None or user.password_hash != invitations.NO_PASSWORD:
@@ -309,8 +305,12 @@ def resend_to_user(session: Session, tenant_id: int, actor_id: int | None, user:
     job = session.get(ImportJob, current.job_id) if current.job_id else None
     if job is None:
         raise Conflict(CODE, "This user's invitation belongs to no import any more.")
-    invitations.invite(session, user, job.id, current.chunk)
+    invitations.invite(session, [(user, current.chunk)], job.id)
     session.flush()
-    record(session, tenant_id, actor_id, "invitation.resent", str(user.id),
-           {"username": user.username, "import": job.id})  # fmt: skip
+    _resent(session, actor_id, job, user)
     return int(_queue_unit(session, job, current.chunk, 1))
+
+
+def _resent(session: Session, actor_id: int | None, job: ImportJob, user: User) -> None:
+    record(session, job.tenant_id, actor_id, "invitation.resent", str(user.id),
+           {"username": user.username, "import": job.id})  # fmt: skip

@@ -89,7 +89,7 @@ def users_resend_invitation(user_id: int) -> Any:
     409 no_invitations for a user without one waiting."""
     session = db()
     user = get_user(session, admin().tenant_id, user_id)
-    units = inviting.resend_to_user(session, admin().tenant_id, admin().id, user)
+    units = inviting.resend_to_user(session, admin().id, user)
     session.commit()
     _publish_import_of(user)  # the import's status counts this mail pending now
     offer_slots(celery(), units)

@@ -54,7 +54,7 @@ def invitation(token: str) -> Any:
     try:
         opened = invitations.open_link(db(), token)
     except InvitationRefused as refused:
-        return _refused(refused, getattr(refused, "job_id", None))
+        return _refused(refused, refused.job_id)
     user = opened.user
     context = {
         "user": user,

@@ -95,32 +95,19 @@
     $("resend-invitations").disabled = counts.pending > 0;
   }
 
+  /* Whom Resend invitations mails: those not accepted, less the mails already on their way. */
+  function resendable() {
+    const counts = (current && current.invitations) || {};
+    return waiting(counts) - (counts.pending || 0);
+  }
+
   function bindResend() {
-    const opener = $("resend-invitations"), dialog = $("resend-dialog"), go = $("resend-go");
-    const errorBox = dialog.querySelector("[role=alert]");
-    opener.addEventListener("click", function () {
-      const counts = (current && current.invitations) || {};
-      $("resend-count").textContent = String(waiting(counts) - (counts.pending || 0));
-      show(errorBox, false);
-      go.disabled = false;
-      dialog.showModal();
-      go.focus();
-    });
-    go.addEventListener("click", async function () {
-      go.disabled = true;
-      const result = await api("POST", "/api/v1/imports/" + encodeURIComponent(importId) + "/resend-invitations");
-      if (!result.ok) {
-        errorBox.textContent = errorMessage(result);
-        show(errorBox, true);
-        return;
-      }
-      dialog.close();
-      resent = (result.data.invitations || {}).pending || 0;  // the users just invited again
-      update(result.data);
-      window.DialerImport.follow();  // the new mails' counts come as the workers send them
-    });
-    dialog.addEventListener("close", () => opener.focus());
-    opener.disabled = false;  // shipped disabled until bound
+    confirmAction($("resend-invitations"), $("resend-dialog"), $("resend-count"), $("resend-go"),
+      "/resend-invitations", null, {
+        count: async () => resendable(),
+        // The users just invited again; the new mails' counts come as the workers send them.
+        done: (status) => { resent = (status.invitations || {}).pending || 0; },
+      });
   }
 
   function chain(status) {
@@ -143,12 +130,14 @@
     return result.ok ? result.data.total : null;
   }
 
-  /* A confirmation dialog that names the count, then POSTs the action and follows the import again. */
-  function confirmAction(opener, dialog, countNode, go, path, label) {
+  /* A confirmation dialog that names the count (the import's users left, unless `options.count` says
+     otherwise), then POSTs the action, tells `options.done` and follows the import again. */
+  function confirmAction(opener, dialog, countNode, go, path, label, options = {}) {
     const errorBox = dialog.querySelector("[role=alert]");
+    const count = options.count || usersLeft;
     opener.addEventListener("click", async function () {
       opener.disabled = true;
-      const left = await usersLeft();
+      const left = await count();
       opener.disabled = false;
       countNode.textContent = left === null ? "the" : String(left);
       if (label) go.textContent = label(left);
@@ -166,6 +155,7 @@
         return;
       }
       dialog.close();
+      if (options.done) options.done(result.data);
       update(result.data);
       window.DialerImport.follow();
     });

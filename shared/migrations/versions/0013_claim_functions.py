@@ -47,6 +47,30 @@ END
 $$
 """
 
+# The compare-and-set (scheduling._take): the unit becomes the worker's unless another claimer took it
+# first; then its tenant's turn counts it.
+TAKE = """
+CREATE OR REPLACE FUNCTION work_take(
+    p_id integer, p_tenant integer, p_worker text, p_node text, p_now timestamptz, p_stale timestamptz,
+    p_lapsed text[]
+) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_won integer;
+BEGIN
+    UPDATE work_items w SET status = 'claimed', claimed_by = p_worker, node = p_node,
+        claimed_at = p_now, heartbeat_at = p_now, attempts = w.attempts + 1
+    WHERE w.id = p_id AND (w.status = 'pending'
+        OR (w.status = 'claimed' AND (w.claimed_by = p_worker OR w.heartbeat_at < p_stale
+                                      OR w.node = ANY(p_lapsed))));
+    GET DIAGNOSTICS v_won = ROW_COUNT;
+    IF v_won > 0 THEN
+        PERFORM work_tenant_refresh(p_tenant, p_now, NULL);
+    END IF;
+    RETURN v_won > 0;
+END
+$$
+"""
+
 CLAIM = f"""
 CREATE OR REPLACE FUNCTION claim_work(
     p_worker text, p_node text, p_now timestamptz, p_stale timestamptz, p_lapsed text[]
@@ -58,7 +82,6 @@ DECLARE
     v_tenant integer;
     v_empty integer[];
     v_skip boolean;
-    v_won integer;
 BEGIN
     -- A retried slot finishes its own unit first; then units whose worker went silent.
     SELECT w.id, w.tenant_id INTO v_id, v_tenant
@@ -67,18 +90,10 @@ BEGIN
       AND (w.claimed_by = p_worker OR w.heartbeat_at < p_stale OR w.node = ANY(p_lapsed))
     ORDER BY CASE WHEN w.claimed_by = p_worker THEN 0 ELSE 1 END, w.heartbeat_at
     LIMIT 1;
-    IF FOUND THEN
-        UPDATE work_items w SET status = 'claimed', claimed_by = p_worker, node = p_node,
-            claimed_at = p_now, heartbeat_at = p_now, attempts = w.attempts + 1
-        WHERE w.id = v_id AND w.status = 'claimed'
-          AND (w.claimed_by = p_worker OR w.heartbeat_at < p_stale OR w.node = ANY(p_lapsed));
-        GET DIAGNOSTICS v_won = ROW_COUNT;
-        IF v_won > 0 THEN
-            PERFORM work_tenant_refresh(v_tenant, p_now, NULL);
-            RETURN QUERY SELECT w.id, w.job_id, w.tenant_id, w.kind, w.chunk, w.request_id
-                FROM work_items w WHERE w.id = v_id;
-            RETURN;
-        END IF;
+    IF FOUND AND work_take(v_id, v_tenant, p_worker, p_node, p_now, p_stale, p_lapsed) THEN
+        RETURN QUERY SELECT w.id, w.job_id, w.tenant_id, w.kind, w.chunk, w.request_id
+            FROM work_items w WHERE w.id = v_id;
+        RETURN;
     END IF;
     -- First the tenants no other claimer is serving right now, then any (waiting for them). The
     -- tenant's row is locked before its unit, as everywhere, so claimers never wait in a circle.
@@ -107,14 +122,7 @@ BEGIN
                 PERFORM work_tenant_refresh(v_tenant, NULL, NULL);  -- its turn may be out of date
                 CONTINUE;
             END IF;
-            UPDATE work_items w SET status = 'claimed', claimed_by = p_worker, node = p_node,
-                claimed_at = p_now, heartbeat_at = p_now, attempts = w.attempts + 1
-            WHERE w.id = v_id AND (w.status = 'pending'
-                OR (w.status = 'claimed' AND (w.claimed_by = p_worker OR w.heartbeat_at < p_stale
-                                              OR w.node = ANY(p_lapsed))));
-            GET DIAGNOSTICS v_won = ROW_COUNT;
-            IF v_won > 0 THEN
-                PERFORM work_tenant_refresh(v_tenant, p_now, NULL);
+            IF work_take(v_id, v_tenant, p_worker, p_node, p_now, p_stale, p_lapsed) THEN
                 RETURN QUERY SELECT w.id, w.job_id, w.tenant_id, w.kind, w.chunk, w.request_id
                     FROM work_items w WHERE w.id = v_id;
                 RETURN;
@@ -141,6 +149,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(REFRESH)
+    op.execute(TAKE)
     op.execute(CLAIM)
     op.execute(FINISH)
 
@@ -150,4 +159,7 @@ def downgrade() -> None:
         return
     op.execute("DROP FUNCTION IF EXISTS finish_work(integer, integer)")
     op.execute("DROP FUNCTION IF EXISTS claim_work(text, text, timestamptz, timestamptz, text[])")
+    op.execute(
+        "DROP FUNCTION IF EXISTS work_take(integer, integer, text, text, timestamptz, timestamptz, text[])"
+    )
     op.execute("DROP FUNCTION IF EXISTS work_tenant_refresh(integer, timestamptz, integer)")
