@@ -43,7 +43,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -322,14 +322,22 @@ def _timed(fn: Any) -> float:
 
 
 def turn_about(
-    service: Stack, workers: int, runs: int, tag: str, after_each: Any = None
+    service: Stack,
+    workers: int,
+    runs: int,
+    tag: str,
+    after_each: Any = None,
+    floor_alone: Any = nullcontext,
 ) -> tuple[list[float], list[float]]:
     """500-row imports and their hashing floors taken turn about (the machine's drift and neighbours'
-    bursts fall on both sides alike); `after_each()` is called as each import ends."""
+    bursts fall on both sides alike); `after_each()` is called as each import ends, and each floor is
+    hashed inside `floor_alone()` (a scenario's background work paused, so the floor is the same in
+    every scenario)."""
     api = service.api()
     times, floors = [], []
     for run in range(runs):
-        floors.append(hashing_seconds(service.settings, 500, workers))
+        with floor_alone():
+            floors.append(hashing_seconds(service.settings, 500, workers))
         start = time.perf_counter()
         final = api.wait(api.start(users_csv(500, f"{tag}{run}u")))
         times.append(time.perf_counter() - start)

@@ -1,34 +1,38 @@
 """`make bench BENCH_ARGS='--only metrics'`: what metrics cost, measured against the same service
 without them, in one run.
 
-Two services run side by side as `make run` starts them (SQLite, a Redis each): one with metrics
-(METRICS_ENABLED=true, the processes counting into PROMETHEUS_MULTIPROC_DIR, both /metrics endpoints
-scraped every second, faster than Prometheus would), one without (METRICS_ENABLED=false). Each
-figure is taken turn about, on then off, so the machine's drift falls on both alike:
+Each turn starts the service as `make run` starts it (SQLite, a Redis of its own, a fresh database)
+twice, one after the other: once with metrics (METRICS_ENABLED=true, the processes counting into
+PROMETHEUS_MULTIPROC_DIR, both /metrics endpoints scraped every BENCH_METRICS_SCRAPE_SECONDS, 15 as
+in deploy/prometheus.yml) and once without (METRICS_ENABLED=false); on then off, then off then on,
+so the machine's drift falls on both alike. Each service measures:
 
-  status  GET /api/v1/imports/<id> under 16 clients (wrk), requests per second, best of the runs
-  import  one 500-row file, upload to succeeded, seconds, best of the runs
+  import  one 500-row file, upload to succeeded, seconds
+  status  GET /api/v1/imports/<id> under 16 clients (wrk), requests per second
 
-Prints both with their ratio (goal: within 2 %). BENCH_METRICS_RUNS (default 3) sets the runs.
+Prints every turn, best against best and the median of the turns' ratios (goal: within 2 %).
+BENCH_METRICS_RUNS (default 6) sets the turns.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import threading
 import time
 import urllib.request
-from contextlib import ExitStack
+from typing import Any
 
 from scripts.bench import Stack, _wrk, stack, users_csv
 
-RUNS = int(os.environ.get("BENCH_METRICS_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_METRICS_RUNS", "6"))
+SCRAPE_SECONDS = float(os.environ.get("BENCH_METRICS_SCRAPE_SECONDS", "15"))
 ROWS = 500
 
 
 class Scraper:
-    """Scrapes the web's and the worker's /metrics every second, as Prometheus would (more often)."""
+    """Scrapes the web's and the worker's /metrics every SCRAPE_SECONDS, as Prometheus would."""
 
     def __init__(self, service: Stack) -> None:
         settings = service.settings
@@ -38,22 +42,29 @@ class Scraper:
         ]
         self.token = settings.metrics_token
         self.scrapes = 0
+        self.seconds = 0.0  # spent waiting for the answers: what one scrape costs the service
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        while not self.stopped.wait(1.0):
+        while not self.stopped.wait(SCRAPE_SECONDS):
             for url in self.urls:
                 request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+                started = time.perf_counter()
                 with urllib.request.urlopen(request, timeout=10) as answer:
                     answer.read()
+                self.seconds += time.perf_counter() - started
                 self.scrapes += 1
 
-    def stop(self) -> int:
+    def stop(self) -> str:
         self.stopped.set()
         self.thread.join()
-        return self.scrapes
+        mean = self.seconds / self.scrapes * 1000 if self.scrapes else 0.0
+        return (
+            f"{self.scrapes} scrapes of /metrics during the runs (every {SCRAPE_SECONDS:g} s),"
+            f" {mean:.1f} ms each"
+        )
 
 
 def _status_rps(service: Stack, job: str) -> float:
@@ -69,37 +80,55 @@ def _import_seconds(service: Stack, tag: str) -> float:
     return time.perf_counter() - start
 
 
-def bench_metrics(workers: int) -> str:
-    """Status reads and a 500-row import with metrics on and off, taken turn about."""
-    with ExitStack() as stacks:
-        on = stacks.enter_context(stack(workers, extra={"METRICS_ENABLED": "true"}))
-        off = stacks.enter_context(stack(workers, extra={"METRICS_ENABLED": "false"}))
-        scraper = Scraper(on)
+def _turn(workers: int, metrics: bool, tag: str) -> tuple[float, float | None, str]:
+    """A fresh service (empty database, cold processes): one 500-row import, then status reads."""
+    with stack(workers, extra={"METRICS_ENABLED": "true" if metrics else "false"}) as service:
+        scraper = Scraper(service) if metrics else None
         try:
-            jobs = {}
-            for name, service in (("on", on), ("off", off)):
-                api = service.api()
-                jobs[name] = api.start(users_csv(20, f"metrics{name}s"))
-                api.wait(jobs[name])
-            rps: dict[str, list[float]] = {"on": [], "off": []}
-            seconds: dict[str, list[float]] = {"on": [], "off": []}
-            for run in range(RUNS):
-                for name, service in (("on", on), ("off", off)):
-                    seconds[name].append(_import_seconds(service, f"metrics{name}{run}u"))
-                    if shutil.which("wrk"):
-                        rps[name].append(_status_rps(service, jobs[name]))
+            api = service.api()
+            job = api.start(users_csv(20, f"{tag}s"))
+            api.wait(job)  # a warm service and an ended import to read
+            seconds = _import_seconds(service, f"{tag}u")
+            rps = _status_rps(service, job) if shutil.which("wrk") else None
         finally:
-            scrapes = scraper.stop()
-    imports = (
-        f"import   one {ROWS}-row file, metrics on {min(seconds['on']):.2f} s,"
-        f" off {min(seconds['off']):.2f} s (best of {RUNS}),"
-        f" ratio {min(seconds['on']) / min(seconds['off']):.3f} (goal within 2 %)"
-    )
-    if not rps["on"]:
-        return f"metrics  {imports}; status skipped: wrk is not installed; {scrapes} scrapes"
-    status = (
-        f"status   GET /api/v1/imports/<id>, 16 clients, metrics on {max(rps['on']):.0f} req/s, off"
-        f" {max(rps['off']):.0f} req/s (best of {RUNS}), ratio {max(rps['on']) / max(rps['off']):.3f}"
-        " (goal within 2 %)"
-    )
-    return f"metrics  {status}\nmetrics  {imports}\nmetrics  {scrapes} scrapes of /metrics during the runs"
+            scrapes = scraper.stop() if scraper else ""
+    return seconds, rps, scrapes
+
+
+def bench_metrics(workers: int) -> str:
+    """Status reads and a 500-row import with metrics on and off: each turn a fresh service with
+    metrics, then one without (then without, then with), so neither a service's own luck nor the
+    machine's drift falls on one side only."""
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    rps: dict[bool, list[float]] = {True: [], False: []}
+    scrapes: list[str] = []
+    for run in range(RUNS):
+        for metrics in (True, False) if run % 2 == 0 else (False, True):
+            took, read, scraped = _turn(workers, metrics, f"metrics{int(metrics)}{run}")
+            seconds[metrics].append(took)
+            if read is not None:
+                rps[metrics].append(read)
+            if scraped:
+                scrapes.append(scraped)
+
+    def compared(figures: dict[bool, list[float]], best: Any, unit: str, fmt: str) -> str:
+        on, off = figures[True], figures[False]
+        pairs = statistics.median(a / b for a, b in zip(on, off, strict=True))
+        listed = {
+            side: ", ".join(format(v, fmt) for v in values) for side, values in (("on", on), ("off", off))
+        }
+        return (
+            f"on {listed['on']}; off {listed['off']} {unit};"
+            f" best against best {best(on) / best(off):.3f}, median of the turns' ratios {pairs:.3f}"
+            " (goal within 2 %)"
+        )
+
+    lines = [f"metrics  import   one {ROWS}-row file, {compared(seconds, min, 's', '.2f')}"]
+    if rps[True]:
+        lines.append(
+            f"metrics  status   GET /api/v1/imports/<id>, 16 clients, {compared(rps, max, 'req/s', '.0f')}"
+        )
+    else:
+        lines.append("metrics  status   skipped: wrk is not installed")
+    lines.append(f"metrics  scrapes  {scrapes[-1] if scrapes else 'none'} (the last turn with metrics)")
+    return "\n".join(lines)

@@ -11,6 +11,9 @@ past AUDIT_RETENTION_DAYS too), then prints:
 The purge runs as beat would run it, but back to back (run after run until nothing is left) in a
 process of its own; while import work waits or runs it gives way between batches (a run that gave
 way is followed by the next one a second later), so an import overlapping it meets at most a batch.
+The hashing floors are hashed with the purge paused between its runs, in both halves: the purge
+gives way to imports, not to the bench's own hashing, and a floor slowed by it would make the
+import beside it look faster than it is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -85,8 +90,9 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f}"
 
 
-def _purge_until_done(url: str, results: Any) -> None:
-    """Run the purge, run after run, until a run removes nothing; report to the parent."""
+def _purge_until_done(url: str, results: Any, go: Any, idle: Any) -> None:
+    """Run the purge, run after run, until a run removes nothing; report to the parent. Between runs
+    it waits while `go` is clear, saying so by `idle`."""
     from worker.tasks import run_purge
 
     settings = Settings(database_url=url)
@@ -97,6 +103,10 @@ def _purge_until_done(url: str, results: Any) -> None:
     longest = 0.0
     purging = 0.0  # seconds spent in runs (not in the pauses after a run gave way to an import)
     while True:
+        if not go.is_set():
+            idle.set()
+            go.wait()
+            idle.clear()
         run_started = time.perf_counter()
         report = run_purge(sessions, settings)
         purging += time.perf_counter() - run_started
@@ -121,15 +131,36 @@ def _purge_until_done(url: str, results: Any) -> None:
     engine.dispose()
 
 
-def _ratios(service: Stack, workers: int, runs: int, tag: str, busy: Any = None) -> tuple[float, int]:
+@contextmanager
+def _paused(go: Any, idle: Any, purge: Any) -> Iterator[None]:
+    """The purge held between two of its runs (one run is at most PURGE_RUN_ROWS rows)."""
+    go.clear()
+    while purge.is_alive() and not idle.wait(1):
+        pass
+    try:
+        yield
+    finally:
+        go.set()
+
+
+def _ratios(
+    service: Stack, workers: int, runs: int, tag: str, busy: Any = None, floor_alone: Any = None
+) -> tuple[float, int]:
     """Best 500-row import over best hashing floor, turn about; and how many imports ran while `busy`()."""
     under: list[bool] = []  # still purging when an import ended: it ran under the purge
-    times, floors = turn_about(service, workers, runs, tag, lambda: under.append(bool(busy and busy())))
+    times, floors = turn_about(
+        service,
+        workers,
+        runs,
+        tag,
+        lambda: under.append(bool(busy and busy())),
+        **({"floor_alone": floor_alone} if floor_alone else {}),
+    )
     overlapped = sum(under)
     return min(times) / min(floors), overlapped
 
 
-def bench_retention(workers: int, runs: int = 3) -> str:
+def bench_retention(workers: int, runs: int = int(os.environ.get("BENCH_RETENTION_RUNS", "5"))) -> str:
     if not _postgres_answers():
         return f"retention skipped: no PostgreSQL answers at BENCH_POSTGRES_URL={POSTGRES_URL}"
     imports = int(os.environ.get("BENCH_RETENTION_IMPORTS", "50000"))
@@ -139,10 +170,18 @@ def bench_retention(workers: int, runs: int = 3) -> str:
         made = _generate(engine, imports, rows)
         before = _sizes(engine)
         ctx = multiprocessing.get_context("spawn")
-        results = ctx.Queue()
-        purge = ctx.Process(target=_purge_until_done, args=(POSTGRES_URL, results))
+        results, go, idle = ctx.Queue(), ctx.Event(), ctx.Event()
+        go.set()
+        purge = ctx.Process(target=_purge_until_done, args=(POSTGRES_URL, results, go, idle))
         purge.start()  # first, so the imports measured with it start while it runs
-        during, overlapped = _ratios(service, workers, runs, "retpurge", busy=purge.is_alive)
+        during, overlapped = _ratios(
+            service,
+            workers,
+            runs,
+            "retpurge",
+            busy=purge.is_alive,
+            floor_alone=lambda: _paused(go, idle, purge),
+        )
         figures = results.get(timeout=3600)
         purge.join()
         alone, _ = _ratios(service, workers, runs, "retref")

@@ -111,8 +111,7 @@ class Front:
             pass  # the client went away mid-write
         finally:
             watcher.cancel()
-            hub.drop(watch.lease)
-            await asyncio.to_thread(watch.release)
+            hub.give_back(watch)
 
     async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
         """The request's body, or None once answered 408 (too slow) or the client left."""
@@ -171,7 +170,8 @@ def _answer(app: Flask, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes,
 
 async def _send_within(send: Send, message: Message) -> None:
     """Send, but never wait for a client that stopped reading longer than SEND_SECONDS."""
-    await asyncio.wait_for(send(message), SEND_SECONDS)
+    async with asyncio.timeout(SEND_SECONDS):  # no task per send, as wait_for would make
+        await send(message)
 
 
 async def _refuse(send: Send, status: int, code: str, seconds: int) -> None:

@@ -42,6 +42,7 @@ class Watch:
     """One open stream on one import, as the view left it."""
 
     job_id: str
+    tenant_id: int
     first: Status
     current: Callable[[], Status]  # from Redis where it can, else the database
     final: Callable[[], Status]  # from the database: a settled status is read where it is kept
@@ -56,13 +57,18 @@ class Watch:
         return progress.channel(self.job_id)
 
     def release(self) -> None:
-        EVENT_STREAMS.dec()
-        with contextlib.suppress(RedisError):  # a lapsed lease frees the place anyway
-            stream_leases.release(self.client, self.lease)
+        release_all(self.client, [self])
 
     def next_status(self, data: Status) -> Status:
         """A published status, or the stored final one once it settles."""
         return self.final() if progress.settled(data) else data
+
+
+def release_all(client: Redis, watches: list[Watch]) -> None:
+    """Give these streams' places back, in one round trip."""
+    with contextlib.suppress(RedisError):  # a lapsed lease frees the place anyway
+        stream_leases.release(client, [watch.lease for watch in watches])
+    EVENT_STREAMS.dec(len(watches))
 
 
 def follow_in_thread(watch: Watch) -> Iterator[str]:
@@ -114,8 +120,24 @@ class Subscriptions(Protocol):
 
     async def final_status(self, watch: Watch) -> Status: ...
 
+    async def current_status(self, watch: Watch) -> Status: ...
+
 
 BROKEN = object()  # put in every queue when the subscription broke: messages may have been lost
+GONE = object()  # put in the stream's own queue when its client has gone
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published status, decoded and rendered once per process for all the watchers it reaches."""
+
+    data: Status
+    text: str
+
+    @classmethod
+    def of(cls, raw: bytes | str) -> Published:
+        data = json.loads(raw)
+        return cls(data, event(data))
 
 
 async def follow_on_loop(
@@ -127,41 +149,43 @@ async def follow_on_loop(
     except (RedisError, OSError):
         await _poll_on_loop(watch, send, gone)
         return
+    # One waiter for the client's leaving for the stream's whole life, not one per message: with
+    # thousands of streams, each message and heartbeat costs a queue read and a send, nothing more.
+    leave = asyncio.ensure_future(gone.wait())
+    leave.add_done_callback(lambda _: queue.put_nowait(GONE) if not queue.full() else None)
     try:
-        last = await asyncio.to_thread(watch.current)  # anything published before we subscribed
+        last = await hub.current_status(watch)  # anything published before we subscribed
         if last != watch.first:
             await send(event(last))
         deadline = time.monotonic() + MAX_SECONDS
         while not progress.settled(last) and time.monotonic() < deadline and not gone.is_set():
-            message = await _next(queue, gone, HEARTBEAT_SECONDS)
-            if gone.is_set():
+            message = await _next(queue, HEARTBEAT_SECONDS)
+            if message is GONE or gone.is_set():
                 return
             if message is None:
                 await send(KEEP_ALIVE)
                 continue
             if message is BROKEN:
-                data = await asyncio.to_thread(watch.current)
+                data, text = await hub.current_status(watch), None
             else:
-                data = json.loads(message)
+                data, text = message.data, message.text
             if progress.settled(data):
-                data = await hub.final_status(watch)
+                data, text = await hub.final_status(watch), None
             if data != last:
                 last = data
-                await send(event(data))
+                await send(text or event(data))
     finally:
+        leave.cancel()
         await hub.unlisten(watch.channel, queue)
 
 
-async def _next(queue: asyncio.Queue[Any], gone: asyncio.Event, timeout: float) -> Any:
-    """The queue's next message, None after `timeout`, or as soon as the client has gone."""
-    get = asyncio.ensure_future(queue.get())
-    leave = asyncio.ensure_future(gone.wait())
-    done, _ = await asyncio.wait({get, leave}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    leave.cancel()
-    if get in done:
-        return get.result()
-    get.cancel()
-    return None
+async def _next(queue: asyncio.Queue[Any], timeout: float) -> Any:
+    """The queue's next message, or None after `timeout` (a full queue still holds the latest)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await queue.get()
+    except TimeoutError:
+        return None
 
 
 async def _poll_on_loop(watch: Watch, send: Callable[[str], Awaitable[None]], gone: asyncio.Event) -> None:

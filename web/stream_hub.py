@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -18,13 +19,14 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from shared.imports import stream_leases
+from shared.imports import progress, stream_leases
 from shared.imports.stream_leases import Lease
-from web.event_stream import BROKEN, Watch
+from web.event_stream import BROKEN, Published, Watch, release_all
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 64  # a watcher this far behind only needs the latest status: older ones are dropped
 RECONNECT_SECONDS = 1.0
+GIVE_BACK_SECONDS = 0.05
 FINAL_SECONDS = 5.0  # a final status read serves the watchers that see the import settle meanwhile
 
 
@@ -40,6 +42,8 @@ class Hub:
         self._renewer: asyncio.Task[None] | None = None
         self.leases: set[Lease] = set()
         self._finals: dict[str, tuple[asyncio.Future[dict[str, Any]], float]] = {}
+        self._ended: list[Watch] = []  # streams whose places wait to be given back
+        self._giver: asyncio.Task[None] | None = None
 
     @property
     def open_streams(self) -> int:
@@ -87,17 +91,40 @@ class Hub:
             self._finals.pop(watch.job_id, None)  # the next watcher reads again
             raise
 
+    async def current_status(self, watch: Watch) -> dict[str, Any]:
+        """The watched import's status from Redis on the loop (no thread), else from the database."""
+        try:
+            found = await self._redis.hmget(progress.hash_key(watch.job_id), *progress.STORED)
+        except (RedisError, OSError):
+            found = None
+        body = None if found is None else progress.trusted_body(found, watch.tenant_id)
+        return json.loads(body) if body is not None else await asyncio.to_thread(watch.final)
+
     def hold(self, lease: Lease) -> None:
         self.leases.add(lease)
         self._start()
 
-    def drop(self, lease: Lease) -> None:
-        self.leases.discard(lease)
+    def give_back(self, watch: Watch) -> None:
+        """The ended stream's place goes back with the others that end within GIVE_BACK_SECONDS, in
+        one round trip and one thread hop (a thousand watchers of one import end together)."""
+        self.leases.discard(watch.lease)
+        self._ended.append(watch)
+        if self._giver is None or self._giver.done():
+            self._giver = asyncio.get_running_loop().create_task(self._give_back())
+
+    async def _give_back(self) -> None:
+        while self._ended:  # those that ended while the last round trip ran go in the next
+            await asyncio.sleep(GIVE_BACK_SECONDS)
+            ended, self._ended = self._ended, []
+            await asyncio.to_thread(release_all, self._client, ended)
 
     async def close(self) -> None:
-        for task in (self._reader, self._renewer):
+        for task in (self._reader, self._renewer, self._giver):
             if task is not None:
                 task.cancel()
+        if self._ended:
+            await asyncio.to_thread(release_all, self._client, self._ended)
+            self._ended = []
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
@@ -132,8 +159,16 @@ class Hub:
             if message is None or message.get("type") != "message":
                 continue
             channel = message["channel"]
-            for queue in self._queues.get(channel.decode() if isinstance(channel, bytes) else channel, ()):
-                _offer(queue, message["data"])
+            listeners = self._queues.get(channel.decode() if isinstance(channel, bytes) else channel, ())
+            if not listeners:
+                continue
+            try:
+                published = Published.of(message["data"])  # once here, not once per watcher
+            except ValueError:
+                log.warning("a message on %s is not a status; dropped", channel)
+                continue
+            for queue in listeners:
+                _offer(queue, published)
 
     async def _broken(self) -> None:
         """Drop the connection; every watcher rereads its status, since messages may have been lost."""

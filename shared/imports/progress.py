@@ -136,6 +136,11 @@ def read_body(redis: Redis, job_id: str, tenant_id: int, found: list[Any] | None
             found = redis.hmget(hash_key(job_id), *STORED)
         except RedisError:
             return None
+    return trusted_body(found, tenant_id)
+
+
+def trusted_body(found: list[Any], tenant_id: int) -> str | None:
+    """The status text among the STORED fields (however they were read), if it can be trusted as is."""
     tenant, at, is_settled, body = (v.decode() if isinstance(v, bytes) else v for v in found)
     if body is None or tenant != str(tenant_id):
         return None

@@ -182,5 +182,5 @@ def test_a_lease_of_a_process_that_died_lapses(base_settings, clean_db):
     for lease in leases:  # as if their renewals had stopped a lease's length ago
         client.zadd(lease.user_key, {lease.member: 1})
         client.zadd(lease.tenant_key, {lease.member: 1})
-    stream_leases.release(client, stream_leases.acquire(client, 7, "9", 2, 10))
+    stream_leases.release(client, [stream_leases.acquire(client, 7, "9", 2, 10)])
     assert stream_leases.open_count(client, 7) == 0

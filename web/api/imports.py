@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -155,12 +156,6 @@ def _status_from_db(job_id: str) -> dict[str, Any]:
     return status
 
 
-def _current_status(job_id: str) -> dict[str, Any]:
-    """From Redis while it holds a trustworthy status, else from the database."""
-    live = progress.read(redis(), job_id, tenant_id())
-    return live if live is not None else _status_from_db(job_id)
-
-
 def _prefetch_status(job_id: str) -> None:
     """A status read's one Redis round trip, before the caller is checked: the access stamp (which
     lets the token check trust this process's cache) and the stored status (served only after it)."""
@@ -185,6 +180,7 @@ def show_import(job_id: str) -> Any:
     answer=ImportStatus,
     media="text/event-stream",
     errors=(404, 429),
+    prefetch=_prefetch_status,
     description="One `progress` event per change of the status, ending with the final status. At most "
     "STREAMS_PER_USER streams per user and STREAMS_PER_TENANT per tenant are open at once: past them "
     "429 too_many_streams with Retry-After (polling the status still answers).",
@@ -192,7 +188,9 @@ def show_import(job_id: str) -> Any:
 def import_events(job_id: str) -> Response:
     """Server-Sent Events: one `progress` event per change, ending with the final status."""
     tenant = tenant_id()
-    first = _current_status(job_id)
+    found = g.pop("stored_status", None)  # read with the access stamp, in one round trip
+    body = None if found is None else progress.read_body(redis(), job_id, tenant, found)
+    first = json.loads(body) if body is not None else _status_from_db(job_id)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if progress.settled(first):  # nothing will follow: one event, and no place taken
         return Response(event_stream.event(first), mimetype="text/event-stream", headers=headers)
@@ -208,7 +206,7 @@ def import_events(job_id: str) -> Response:
         live = progress.read(client, job_id, tenant)
         return live if live is not None else final()
 
-    watch = event_stream.Watch(job_id, first, current, final, client, lease)
+    watch = event_stream.Watch(job_id, tenant, first, current, final, client, lease)
     loop = request.environ.get("asgi.scope", {}).get(event_stream.HANDOFF)
     if loop is not None:  # the ASGI front follows the rest on its event loop (web/asgi.py)
         loop.append(watch)
