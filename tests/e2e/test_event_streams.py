@@ -20,11 +20,14 @@ from redis import Redis
 from sqlalchemy import select
 
 from scripts.stream_client import open_many, open_stream, run, until_ended
+from shared.accounts.tokens import issue_token
+from shared.dialer.tenants import create_admin, create_tenant
 from shared.imports import progress, stream_leases
 from shared.imports.completion import fail_job
 from shared.imports.jobs import create_job, status_from_db
 from shared.models import ImportJob, User
 from shared.settings import Settings
+from tests.support.actions import ImportActions
 from tests.support.builders import basic_mapping
 from tests.support.web_server import WebServer
 from tests.support.workers import PausedWorker
@@ -184,3 +187,46 @@ def test_a_lease_of_a_process_that_died_lapses(base_settings, clean_db):
         client.zadd(lease.tenant_key, {lease.member: 1})
     stream_leases.release(client, [stream_leases.acquire(client, 7, "9", 2, 10)])
     assert stream_leases.open_count(client, 7) == 0
+
+
+def test_uploads_and_starts_are_limited_per_tenant(base_settings, clean_db, session):
+    from web import create_app
+    from web.security import limiter
+
+    settings = base_settings.with_(uploads_per_minute=3, import_starts_per_minute=2)
+    app = create_app(settings)
+    with app.app_context():
+        limiter.reset()  # tenant ids repeat across tests: no earlier test's count in this minute
+    client = app.test_client()
+
+    def admin_of(slug: str) -> ImportActions:
+        tenant = create_tenant(session, slug)
+        session.flush()
+        boss = create_admin(session, settings, tenant, "boss", f"boss@{slug}.example", "Limit-Pass-1")
+        session.flush()
+        token = issue_token(session, settings, boss)[0]
+        session.commit()
+        return ImportActions(client, {"Authorization": f"Bearer {token}"})
+
+    def refused(answer) -> None:
+        assert answer.status_code == 429, answer.get_json()
+        assert answer.get_json()["error"]["code"] == "too_many_requests"
+        assert int(answer.headers["Retry-After"]) > 0
+
+    busy, calm = admin_of("busy"), admin_of("calm")
+    data = b"Username,Email\nlim1,lim1@example.com\n"
+    uploads = [busy.upload(data) for _ in range(3)]
+    assert [a.status_code for a in uploads] == [201, 201, 201]
+    refused(busy.upload(data))
+    assert calm.upload(data).status_code == 201  # the other tenant's uploads are its own
+
+    role = next(iter(busy.reference("roles").values()))
+    upload_id = uploads[0].get_json()["upload_id"]
+    starts = [busy.start(upload_id, basic_mapping(role), dry_run=True) for _ in range(2)]
+    assert [a.status_code for a in starts] == [202, 202]
+    refused(busy.start(upload_id, basic_mapping(role), dry_run=True))
+    calm_role = next(iter(calm.reference("roles").values()))
+    calm_upload = calm.upload(data).get_json()["upload_id"]
+    assert calm.start(calm_upload, basic_mapping(calm_role), dry_run=True).status_code == 202
+    # Over its limit, the busy tenant still reads what it started.
+    assert client.get(starts[0].headers["Location"], headers=busy.auth).status_code == 200
