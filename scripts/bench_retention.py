@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -144,7 +144,7 @@ def _paused(go: Any, idle: Any, purge: Any) -> Iterator[None]:
 
 
 def _ratios(
-    service: Stack, workers: int, runs: int, tag: str, busy: Any = None, floor_alone: Any = None
+    service: Stack, workers: int, runs: int, tag: str, busy: Any = None, floor_alone: Any = nullcontext
 ) -> tuple[float, int]:
     """Best 500-row import over best hashing floor, turn about; and how many imports ran while `busy`()."""
     under: list[bool] = []  # still purging when an import ended: it ran under the purge
@@ -154,7 +154,7 @@ def _ratios(
         runs,
         tag,
         lambda: under.append(bool(busy and busy())),
-        **({"floor_alone": floor_alone} if floor_alone else {}),
+        floor_alone,
     )
     overlapped = sum(under)
     return min(times) / min(floors), overlapped

@@ -16,6 +16,7 @@ import os
 import statistics
 import time
 import urllib.request
+from dataclasses import dataclass
 
 import psutil
 from redis import Redis
@@ -79,9 +80,6 @@ def _web_rss(service: Stack) -> int:
     return sum(p.memory_info().rss for p in [master, *master.children(recursive=True)])
 
 
-CPU: dict[str, tuple[float, ...]] = {}  # per import: the web's, the worker's and this client's CPU seconds
-
-
 def _cpu_seconds(service: Stack) -> tuple[float, float, float]:
     def tree(pid: int) -> float:
         master = psutil.Process(pid)
@@ -119,7 +117,17 @@ async def _slow_client(port: int, stop: asyncio.Event) -> None:
     writer.close()
 
 
-async def _import_ratio(service: Stack, workers: int, tag: str, watchers: list[str]) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Turn:
+    """One 500-row import: its seconds, its hashing floor's, and the CPU seconds it cost the web, the
+    worker and this client."""
+
+    seconds: float
+    floor: float
+    cpu: tuple[float, ...]
+
+
+async def _import_turn(service: Stack, workers: int, tag: str, watchers: list[str]) -> Turn:
     """A 500-row import of the demo tenant (watched by these tokens' streams) and its hashing floor."""
     api = service.api()
     cpu = _cpu_seconds(service)
@@ -128,12 +136,12 @@ async def _import_ratio(service: Stack, workers: int, tag: str, watchers: list[s
     streams = await open_many(service.port, f"/api/v1/imports/{job}/events", watchers) if watchers else []
     final = await asyncio.to_thread(api.wait, job)
     seconds = time.perf_counter() - start
-    CPU[tag] = tuple(b - a for a, b in zip(cpu, _cpu_seconds(service), strict=True))
+    cpu = tuple(b - a for a, b in zip(cpu, _cpu_seconds(service), strict=True))
     assert final["created"] == 500, final
     for stream in streams:
         stream.close()
     floor = await asyncio.to_thread(hashing_seconds, service.settings, 500, workers)
-    return seconds, floor
+    return Turn(seconds, floor, cpu)
 
 
 async def _open_all(service: Stack, held: dict[str, str], tokens: dict[str, list[str]]) -> list[Stream]:
@@ -163,10 +171,10 @@ async def _scenario(service: Stack, workers: int, held: dict[str, str], tokens: 
     demo_tokens = _demo_tokens(service)
     # Turn about: an import with no stream, then one with the 2,000 open (the demo tenant's 200 on it),
     # RUNS times; the first turn's streams also give the figures of the open streams.
-    alone: list[tuple[float, float]] = []
-    watched: list[tuple[float, float]] = []
+    alone: list[Turn] = []
+    watched: list[Turn] = []
     for turn in range(RUNS):
-        alone.append(await _import_ratio(service, workers, f"alone{turn}", []))
+        alone.append(await _import_turn(service, workers, f"alone{turn}", []))
         rss_before = _web_rss(service)
         start = time.perf_counter()
         everyone = await _open_all(service, held, tokens)
@@ -184,17 +192,20 @@ async def _scenario(service: Stack, workers: int, held: dict[str, str], tokens: 
             stop.set()
             await asyncio.gather(*slow, return_exceptions=True)
         # The demo tenant's import, watched by 200 streams of its own, while the other 1,800 stay open.
-        watched.append(await _import_ratio(service, workers, f"watched{turn}", demo_tokens))
+        watched.append(await _import_turn(service, workers, f"watched{turn}", demo_tokens))
         for stream in everyone:
             stream.close()
         await asyncio.to_thread(_places_given_back, service)
 
-    def best(turns: list[tuple[float, float]]) -> tuple[float, float, float]:
-        seconds, floor = min(t for t, _ in turns), min(f for _, f in turns)
+    def best(turns: list[Turn]) -> tuple[float, float, float]:
+        seconds, floor = min(t.seconds for t in turns), min(t.floor for t in turns)
         return seconds, floor, seconds / floor
 
-    def listed(turns: list[tuple[float, float]]) -> str:
-        return ", ".join(f"{t:.2f}/{f:.2f}" for t, f in turns)
+    def listed(turns: list[Turn]) -> str:
+        return ", ".join(f"{t.seconds:.2f}/{t.floor:.2f}" for t in turns)
+
+    def cpu(turns: list[Turn]) -> str:
+        return ", ".join("/".join(f"{c:.2f}" for c in t.cpu) for t in turns)
 
     w_best, w_floor, w_ratio = best(watched)
     a_best, a_floor, a_ratio = best(alone)
@@ -209,8 +220,8 @@ async def _scenario(service: Stack, workers: int, held: dict[str, str], tokens: 
             f"{_p95(slow_health):.1f} ms (goal <= 100 ms)",
             f"streams  500-row import / floor, s, turn about: with 2,000 streams open (200 on it) "
             f"{listed(watched)}; with none {listed(alone)}",
-            "streams  CPU s during each import (web/worker/this client): "
-            + "; ".join(f"{tag} " + "/".join(f"{c:.2f}" for c in cpu) for tag, cpu in CPU.items()),
+            f"streams  CPU s during each import (web/worker/this client): watched {cpu(watched)};"
+            f" alone {cpu(alone)}",
             f"streams  best against best: watched {w_best:.2f} s over {w_floor:.2f} s, ratio {w_ratio:.3f}; "
             f"alone {a_best:.2f} s over {a_floor:.2f} s, ratio {a_ratio:.3f}; {w_ratio / a_ratio - 1:+.1%} "
             "(goal within 3 %)",

@@ -44,7 +44,6 @@ class Watch:
     job_id: str
     tenant_id: int
     first: Status
-    current: Callable[[], Status]  # from Redis where it can, else the database
     final: Callable[[], Status]  # from the database: a settled status is read where it is kept
     client: Redis
     lease: Lease
@@ -55,6 +54,11 @@ class Watch:
     @property
     def channel(self) -> str:
         return progress.channel(self.job_id)
+
+    def current(self) -> Status:
+        """From Redis where it holds a trustworthy status, else the database."""
+        live = progress.read(self.client, self.job_id, self.tenant_id)
+        return live if live is not None else self.final()
 
     def release(self) -> None:
         release_all(self.client, [self])

@@ -114,7 +114,7 @@ def read(redis: Redis, job_id: str, tenant_id: int) -> dict[str, Any] | None:
 
 
 def read_with_stamp(redis: Redis, job_id: str) -> tuple[str | None, list[Any] | None]:
-    """The access stamp and the job's stored status (for read_body) in one round trip; Nones
+    """The access stamp and the job's stored status (for trusted_body) in one round trip; Nones
     when Redis does not answer. A status read by token needs nothing else from Redis."""
     pipe = redis.pipeline(transaction=False)
     pipe.get(access_stamp.KEY)
@@ -126,16 +126,12 @@ def read_with_stamp(redis: Redis, job_id: str) -> tuple[str | None, list[Any] | 
     return (stamp.decode() if isinstance(stamp, bytes) else stamp), found
 
 
-def read_body(redis: Redis, job_id: str, tenant_id: int, found: list[Any] | None = None) -> str | None:
-    """The last published status as its JSON text (served as is), or None; see read().
-
-    `found`: the stored fields when read_with_stamp has already read them.
-    """
-    if found is None:
-        try:
-            found = redis.hmget(hash_key(job_id), *STORED)
-        except RedisError:
-            return None
+def read_body(redis: Redis, job_id: str, tenant_id: int) -> str | None:
+    """The last published status as its JSON text (served as is), or None; see read()."""
+    try:
+        found = redis.hmget(hash_key(job_id), *STORED)
+    except RedisError:
+        return None
     return trusted_body(found, tenant_id)
 
 

@@ -163,11 +163,16 @@ def _prefetch_status(job_id: str) -> None:
     g.redis_failed = g.stored_status is None  # then neither the check nor the view asks it again
 
 
+def _prefetched_body(job_id: str) -> str | None:
+    """The status text the prefetch read with the access stamp, if it can be served as is."""
+    found = g.pop("stored_status", None)
+    return None if found is None else progress.trusted_body(found, tenant_id())
+
+
 @route(bp, "GET", "/imports/<hex:job_id>", answer=ImportStatus, prefetch=_prefetch_status)
 def show_import(job_id: str) -> Any:
     """The job's status and counts: the many reads of a running job are answered from Redis as is."""
-    found = g.pop("stored_status", None)
-    body = None if found is None else progress.read_body(redis(), job_id, tenant_id(), found)
+    body = _prefetched_body(job_id)
     if body is None:
         return jsonify(_status_from_db(job_id))
     return Response(body, mimetype="application/json")
@@ -188,8 +193,7 @@ def show_import(job_id: str) -> Any:
 def import_events(job_id: str) -> Response:
     """Server-Sent Events: one `progress` event per change, ending with the final status."""
     tenant = tenant_id()
-    found = g.pop("stored_status", None)  # read with the access stamp, in one round trip
-    body = None if found is None else progress.read_body(redis(), job_id, tenant, found)
+    body = _prefetched_body(job_id)
     first = json.loads(body) if body is not None else _status_from_db(job_id)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if progress.settled(first):  # nothing will follow: one event, and no place taken
@@ -202,11 +206,7 @@ def import_events(job_id: str) -> Response:
         with factory() as session:
             return status_from_db(session, get_job(session, tenant, job_id))
 
-    def current() -> dict[str, Any]:
-        live = progress.read(client, job_id, tenant)
-        return live if live is not None else final()
-
-    watch = event_stream.Watch(job_id, tenant, first, current, final, client, lease)
+    watch = event_stream.Watch(job_id, tenant, first, final, client, lease)
     loop = request.environ.get("asgi.scope", {}).get(event_stream.HANDOFF)
     if loop is not None:  # the ASGI front follows the rest on its event loop (web/asgi.py)
         loop.append(watch)
